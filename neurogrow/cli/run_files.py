@@ -1,0 +1,49 @@
+"""What every run directory holds besides checkpoints: the resolved config, class counts, metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+__all__ = ["write_class_counts", "write_json_atomic", "write_metrics", "write_resolved_config"]
+
+
+def write_json_atomic(path: Path, payload: Any) -> Path:
+    """Write JSON through a temporary file and a rename, so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(payload, handle, indent=2)
+        handle.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def write_resolved_config(cfg: DictConfig, run_dir: Path) -> Path:
+    """`config.yaml`: every interpolation resolved, as the run really used it."""
+    path = run_dir / "config.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    return path
+
+
+def write_class_counts(run_dir: Path, class_counts: Sequence[int], class_names: Sequence[str]) -> Path:
+    """`class_counts.json`: the training images per class that this run actually trained on."""
+    payload = {
+        "class_counts": [int(c) for c in class_counts],
+        "class_names": list(class_names),
+        "num_train_images": int(sum(class_counts)),
+        "imbalance_ratio": max(class_counts) / max(min(class_counts), 1),
+    }
+    return write_json_atomic(run_dir / "class_counts.json", payload)
+
+
+def write_metrics(run_dir: Path, metrics: Mapping[str, Any]) -> Path:
+    """`metrics.json`: final test metrics (`test/acc`, `test/acc_many`, ..., `test/acc_per_class`)."""
+    return write_json_atomic(run_dir / "metrics.json", dict(metrics))

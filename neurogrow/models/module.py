@@ -1,0 +1,145 @@
+"""The LightningModule: any timm backbone, a pluggable loss, long-tailed metrics.
+
+Method-specific behaviour (neuron surgery, feature weakening, re-weighting schedules, logit
+adjustment) lives in callbacks and loss modules; `training_step` stays the same for all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from timm.optim import param_groups_weight_decay
+from torch import nn
+from torch.optim import Optimizer
+
+from neurogrow.losses import CrossEntropy, LongTailLoss
+from neurogrow.metrics import LongTailAccuracy
+from neurogrow.models.backbone import create_backbone
+from neurogrow.models.schedules import per_step_scheduler
+
+__all__ = ["LongTailClassifier"]
+
+LossFactory = Callable[..., LongTailLoss]
+OptimizerFactory = Callable[..., Optimizer]
+
+# Per-class scalars are logged only up to this many classes (dashboards drown beyond it).
+_MAX_LOGGED_CLASSES = 100
+
+
+class LongTailClassifier(L.LightningModule):
+    """Image classifier over a timm backbone, evaluated with Many/Medium/Few accuracy.
+
+    Args:
+        backbone: timm model name (e.g. ``resnet32_cifar``, ``resnet50``, ``vit_small_patch16_224``).
+        num_classes: number of classes (the train entry takes it from the datamodule).
+        class_counts: training images per class (index = label), from the datamodule.
+        pretrained: load timm's pretrained weights (needs the internet or a local timm cache).
+        small_input: adapt the stem / patch size to 32x32 inputs (see `create_backbone`).
+        backbone_kwargs: extra arguments for `timm.create_model` (e.g. ``drop_path_rate``).
+        loss: factory called as ``loss(class_counts=...)``; default plain cross-entropy.
+        optimizer: factory called with parameter groups (a Hydra partial of an optimizer class).
+        scheduler: factory called as ``scheduler(max_epochs=...)`` returning an epoch -> factor schedule.
+        no_weight_decay_on_norm_and_bias: exclude 1-D parameters (norms, biases) from weight decay.
+    """
+
+    def __init__(
+        self,
+        backbone: str,
+        num_classes: int,
+        class_counts: Sequence[int],
+        pretrained: bool = False,
+        small_input: bool = False,
+        backbone_kwargs: dict[str, Any] | None = None,
+        loss: LossFactory | None = None,
+        optimizer: OptimizerFactory | None = None,
+        scheduler: Callable[..., Callable[[float], float]] | None = None,
+        no_weight_decay_on_norm_and_bias: bool = True,
+    ) -> None:
+        super().__init__()
+        class_counts = [int(c) for c in class_counts]
+        if len(class_counts) != num_classes:
+            raise ValueError(f"class_counts has {len(class_counts)} entries but num_classes={num_classes}")
+        self.save_hyperparameters(ignore=["loss", "optimizer", "scheduler"])
+        self.num_classes = num_classes
+        self.class_counts = class_counts
+        self.model: nn.Module = create_backbone(
+            backbone, num_classes, pretrained=pretrained, small_input=small_input, **(backbone_kwargs or {})
+        )
+        self.criterion: LongTailLoss = (loss or CrossEntropy)(class_counts=class_counts)
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.train_metrics = LongTailAccuracy(class_counts)
+        self.val_metrics = LongTailAccuracy(class_counts)
+        self.test_metrics = LongTailAccuracy(class_counts)
+        self.test_results: dict[str, Any] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    # --- training -------------------------------------------------------------------------------
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        logits = self.model(x)
+        loss = self.criterion(logits, y)
+        self.train_metrics.update(logits.detach(), y)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        results = self.train_metrics.compute()
+        self._log_results("train", results, per_class_scalars=True)
+        self.train_metrics.reset()
+
+    # --- evaluation -----------------------------------------------------------------------------
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, self.val_metrics, "val")
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, self.test_metrics, "test")
+
+    def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], metrics: LongTailAccuracy, stage: str) -> None:
+        x, y = batch
+        logits = self.model(x)
+        metrics.update(logits, y)
+        self.log(f"{stage}/loss", self.criterion(logits, y), on_epoch=True, batch_size=len(y))
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_results("val", self.val_metrics.compute())
+        self.val_metrics.reset()
+
+    def on_test_epoch_end(self) -> None:
+        results = self.test_metrics.compute()
+        self._log_results("test", results)
+        self.test_results = {f"test/{k}": v.tolist() for k, v in results.items()}
+        self.test_results["test/acc_per_class"] = self.test_results.pop("test/per_class")
+        self.test_metrics.reset()
+
+    def _log_results(self, stage: str, results: dict[str, torch.Tensor], per_class_scalars: bool = False) -> None:
+        # The metric states are already reduced over ranks by torchmetrics: no sync_dist here.
+        scalars = {f"{stage}/{k}": v for k, v in results.items() if v.ndim == 0}
+        self.log_dict(scalars, prog_bar=False)
+        if per_class_scalars and self.num_classes <= _MAX_LOGGED_CLASSES:
+            self.log_dict({f"{stage}/acc_class_{c}": acc for c, acc in enumerate(results["per_class"])})
+
+    # --- optimisation ---------------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        if self.optimizer_factory is None:
+            raise ValueError("LongTailClassifier needs an optimizer factory (Hydra group `optimizer`)")
+        weight_decay = float(getattr(self.optimizer_factory, "keywords", {}).get("weight_decay", 0.0))
+        if self.hparams.no_weight_decay_on_norm_and_bias:
+            params = param_groups_weight_decay(self.model, weight_decay)
+        else:
+            params = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = self.optimizer_factory(params)
+        if self.scheduler_factory is None:
+            return optimizer
+        max_epochs = self.trainer.max_epochs
+        if max_epochs is None or max_epochs < 1:
+            raise ValueError("the learning-rate schedules are defined in epochs: set trainer.max_epochs")
+        steps_per_epoch = max(1, int(self.trainer.estimated_stepping_batches // max_epochs))
+        schedule = self.scheduler_factory(max_epochs=max_epochs)
+        scheduler = per_step_scheduler(optimizer, schedule, steps_per_epoch)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
