@@ -5,7 +5,12 @@ from __future__ import annotations
 from PIL import UnidentifiedImageError
 
 # Exception types our code raises for bad input, with messages written for the user.
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, UnidentifiedImageError, KeyError)
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    FileNotFoundError,
+    UnidentifiedImageError,
+    KeyError,
+)
 
 
 def user_error_message(err: BaseException) -> str | None:

@@ -8,8 +8,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-_COLUMNS = (("Overall", "test/acc"), ("Many", "test/acc_many"), ("Medium", "test/acc_medium"),
-            ("Few", "test/acc_few"), ("Balanced", "test/balanced_acc"))
+_COLUMNS = (
+    ("Overall", "test/acc"),
+    ("Many", "test/acc_many"),
+    ("Medium", "test/acc_medium"),
+    ("Few", "test/acc_few"),
+    ("Balanced", "test/balanced_acc"),
+)
 
 
 def print_summary(metrics: Mapping[str, Any], title: str = "test accuracy") -> Table:

@@ -1,7 +1,7 @@
 """`neurogrow-train`: compose a run with Hydra, fit, test, and write the run directory.
 
-    neurogrow-train experiment=smoke
-    neurogrow-train -m callbacks=surgery callbacks.surgery.ratio=0.05,0.1,0.2
+neurogrow-train experiment=smoke
+neurogrow-train -m callbacks=surgery callbacks.surgery.ratio=0.05,0.1,0.2
 """
 
 from __future__ import annotations
@@ -87,7 +87,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if trainer.is_global_zero:
             write_metrics(run_dir, metrics)
             plot = plot_per_class_accuracy(
-                metrics["test/acc_per_class"], datamodule.class_counts, run_dir / "per_class_accuracy.png",
+                metrics["test/acc_per_class"],
+                datamodule.class_counts,
+                run_dir / "per_class_accuracy.png",
                 class_names=datamodule.class_names,
             )
             for lg in loggers:
@@ -117,8 +119,11 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         if message is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         run_dir = HydraConfig.get().runtime.output_dir
-        print(f"neurogrow-train: error: {message}\n(run directory: {run_dir}; set HYDRA_FULL_ERROR=1 for the traceback)",
-              file=sys.stderr)
+        print(
+            f"neurogrow-train: error: {message}\n"
+            f"(run directory: {run_dir}; set HYDRA_FULL_ERROR=1 for the traceback)",
+            file=sys.stderr,
+        )
         raise SystemExit(2) from None
     return metrics.get("test/acc")
 

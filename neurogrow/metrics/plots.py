@@ -8,9 +8,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from neurogrow.metrics.shot_accuracy import shot_groups  # noqa: E402
+from neurogrow.metrics.shot_accuracy import shot_groups
 
 _GROUP_COLOURS = {"many": "tab:blue", "medium": "tab:orange", "few": "tab:red"}
 
@@ -22,7 +22,7 @@ def plot_per_class_accuracy(
     class_names: Sequence[str] | None = None,
     title: str = "Per-class test accuracy",
 ) -> Path:
-    """Write a PNG bar chart of per-class accuracy, coloured by shot group, with the counts on a second axis."""
+    """Write a PNG bar chart of per-class accuracy coloured by shot group, counts on a second axis."""
     order = sorted(range(len(class_counts)), key=lambda c: -class_counts[c])
     groups = shot_groups(class_counts)
     colour = {c: col for g, col in _GROUP_COLOURS.items() for c in groups[g].nonzero().flatten().tolist()}
@@ -38,7 +38,9 @@ def plot_per_class_accuracy(
     counts_ax.plot(range(len(order)), [class_counts[c] for c in order], color="black", marker=".", lw=1)
     counts_ax.set_yscale("log")
     counts_ax.set_ylabel("training images")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for g, c in _GROUP_COLOURS.items() if bool(groups[g].any())]
+    handles = [
+        plt.Rectangle((0, 0), 1, 1, color=c) for g, c in _GROUP_COLOURS.items() if bool(groups[g].any())
+    ]
     labels = [g.capitalize() for g in _GROUP_COLOURS if bool(groups[g].any())]
     ax.legend(handles, labels, loc="upper right")
     ax.set_title(title)

@@ -32,7 +32,9 @@ def shot_groups(
 class LongTailAccuracy(nn.Module):
     """Top-1, per-class, balanced and shot-group accuracy from the training class counts."""
 
-    def __init__(self, class_counts: Sequence[int], many_threshold: int = 100, few_threshold: int = 20) -> None:
+    def __init__(
+        self, class_counts: Sequence[int], many_threshold: int = 100, few_threshold: int = 20
+    ) -> None:
         super().__init__()
         num_classes = len(class_counts)
         self.top1 = MulticlassAccuracy(num_classes=num_classes, average="micro")

@@ -27,7 +27,9 @@ class UnknownBackboneError(ValueError):
 
 def _resnet_stem(model: resnet.ResNet) -> None:
     if not isinstance(model.conv1, nn.Conv2d):
-        raise ValueError("small_input supports ResNets with a single-conv stem (stem_type=''), not deep stems")
+        raise ValueError(
+            "small_input supports ResNets with a single-conv stem (stem_type=''), not deep stems"
+        )
     model.conv1 = nn.Conv2d(model.conv1.in_channels, model.conv1.out_channels, 3, 1, 1, bias=False)
     model.maxpool = nn.Identity()
 

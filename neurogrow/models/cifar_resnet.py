@@ -17,7 +17,14 @@ from timm.models import register_model
 from timm.models.resnet import BasicBlock
 from torch import nn
 
-__all__ = ["CifarResNet", "PadShortcut", "resnet20_cifar", "resnet32_cifar", "resnet44_cifar", "resnet56_cifar"]
+__all__ = [
+    "CifarResNet",
+    "PadShortcut",
+    "resnet20_cifar",
+    "resnet32_cifar",
+    "resnet44_cifar",
+    "resnet56_cifar",
+]
 
 
 class PadShortcut(nn.Module):

@@ -100,7 +100,9 @@ class LongTailClassifier(L.LightningModule):
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._eval_step(batch, self.test_metrics, "test")
 
-    def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], metrics: LongTailAccuracy, stage: str) -> None:
+    def _eval_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], metrics: LongTailAccuracy, stage: str
+    ) -> None:
         x, y = batch
         logits = self.model(x)
         metrics.update(logits, y)
@@ -117,7 +119,9 @@ class LongTailClassifier(L.LightningModule):
         self.test_results["test/acc_per_class"] = self.test_results.pop("test/per_class")
         self.test_metrics.reset()
 
-    def _log_results(self, stage: str, results: dict[str, torch.Tensor], per_class_scalars: bool = False) -> None:
+    def _log_results(
+        self, stage: str, results: dict[str, torch.Tensor], per_class_scalars: bool = False
+    ) -> None:
         # The metric states are already reduced over ranks by torchmetrics: no sync_dist here.
         scalars = {f"{stage}/{k}": v for k, v in results.items() if v.ndim == 0}
         self.log_dict(scalars, prog_bar=False)

@@ -11,8 +11,11 @@ def test_resnet32_cifar_is_a_registered_timm_model_with_the_standard_shape():
     assert sum(p.numel() for p in model.parameters()) == 464_154  # 0.46M, as in LDAM-DRW's resnet32
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert len(convs) == 1 + 3 * 5 * 2  # stem + 3 stages x 5 blocks x 2 convs, option-A shortcuts
-    assert [model.layer1[0].conv1.out_channels, model.layer2[0].conv1.out_channels,
-            model.layer3[0].conv1.out_channels] == [16, 32, 64]
+    assert [
+        model.layer1[0].conv1.out_channels,
+        model.layer2[0].conv1.out_channels,
+        model.layer3[0].conv1.out_channels,
+    ] == [16, 32, 64]
     x = torch.randn(2, 3, 32, 32)
     feats = model.forward_features(x)
     assert feats.shape == (2, 64, 8, 8)
@@ -51,7 +54,7 @@ def test_small_input_resnet_stem_is_3x3_stride_1_without_maxpool():
 
 
 def test_unknown_backbone_suggests_close_timm_names():
-    with pytest.raises(UnknownBackboneError, match="Did you mean.*resnet34"):
+    with pytest.raises(UnknownBackboneError, match=r"Did you mean.*resnet34"):
         create_backbone("resnet33", 10)
 
 
