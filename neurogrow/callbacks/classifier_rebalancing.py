@@ -1,0 +1,177 @@
+"""Classifier re-balancing: decoupling (Kang et al. 2020), MaxNorm (Alshammari et al. 2022), cosine head.
+
+Stage two of decoupled training starts from a stage-one checkpoint (`init_from=...`) and either
+re-trains the classifier on frozen features with class-balanced sampling (cRT), rescales the trained
+classifier's weights (τ-normalisation, no training), or re-trains it under a per-class weight-norm
+bound (MaxNorm, projected gradient). All act on `pl_module.model.get_classifier()` (timm interface).
+`NormedClassifier` swaps the linear head for LDAM's cosine classifier (`NormedLinear`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import Callback
+from torch import nn
+from torch.utils.hooks import RemovableHandle
+
+log = logging.getLogger(__name__)
+
+
+def classifier_of(pl_module: pl.LightningModule) -> nn.Module:
+    """The classifier of the module's timm backbone (`pl_module.model.get_classifier()`)."""
+    model = getattr(pl_module, "model", None)
+    if model is None or not hasattr(model, "get_classifier"):
+        raise ValueError("expected `pl_module.model` to be a timm model with `get_classifier()`")
+    return model.get_classifier()
+
+
+def last_linear(pl_module: pl.LightningModule) -> nn.Linear:
+    """The linear layer producing the logits (the classifier itself, or the last Linear of an MLP head)."""
+    classifier = classifier_of(pl_module)
+    linears = [m for m in classifier.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(
+            f"classifier re-balancing needs an nn.Linear in the classifier ({type(classifier).__name__})"
+        )
+    return linears[-1]
+
+
+class NormedLinear(nn.Linear):
+    """Cosine classifier of LDAM-DRW (`NormedLinear`): logits = <x/||x||, w_c/||w_c||>, no bias.
+
+    A subclass of `nn.Linear` (weight `[classes, features]`) so torch-pruning and neuron surgery treat it
+    as a linear layer.
+    """
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__(in_features, out_features, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(F.normalize(x, dim=1), F.normalize(self.weight, dim=1))
+
+
+class NormedClassifier(Callback):
+    """Replaces the linear classifier with `NormedLinear` before the optimiser is built (fit setup)."""
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        old = classifier_of(pl_module)
+        if isinstance(old, NormedLinear):
+            return
+        if type(old) is not nn.Linear:
+            raise ValueError(f"NormedClassifier needs an nn.Linear classifier, got {type(old).__name__}")
+        model = pl_module.model
+        name = next(n for n, m in model.named_modules() if m is old)
+        parent_name, _, attr = name.rpartition(".")
+        new = NormedLinear(old.in_features, old.out_features).to(old.weight.device)
+        setattr(model.get_submodule(parent_name) if parent_name else model, attr, new)
+        if model.get_classifier() is not new:
+            raise ValueError(f"could not replace the classifier {name!r} of {type(model).__name__}")
+
+
+def _set_backbone_eval(pl_module: pl.LightningModule, classifier: nn.Module) -> None:
+    pl_module.model.eval()
+    classifier.train()
+
+
+class ClassifierRetraining(Callback):
+    """cRT (Kang et al. 2020): re-train only the classifier on frozen features.
+
+    At fit setup (after `init_from` loaded the stage-one weights, before the optimiser is built) every
+    backbone parameter gets `requires_grad=False` and the classifier is re-initialised (`reinit`). The
+    frozen backbone is kept in eval mode during training, so BatchNorm statistics stay those of stage
+    one. Pair it with class-balanced sampling (`conf/decoupling/crt.yaml` does).
+    """
+
+    def __init__(self, reinit: bool = True) -> None:
+        super().__init__()
+        self.reinit = reinit
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        classifier = classifier_of(pl_module)
+        pl_module.model.requires_grad_(False)
+        classifier.requires_grad_(True)
+        if self.reinit:
+            for m in classifier.modules():
+                if hasattr(m, "reset_parameters"):
+                    m.reset_parameters()
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx
+    ) -> None:
+        _set_backbone_eval(pl_module, classifier_of(pl_module))
+
+
+class TauNormalization(Callback):
+    """τ-normalisation (Kang et al. 2020): at evaluation the logits use w_c / ||w_c||^τ.
+
+    Applied through a forward hook on the classifier while the model is not training, so the stored
+    weights (and checkpoints) are untouched and it works with `trainer.max_epochs=0` (evaluate only).
+    The hook stays after testing: the model object then predicts as the τ-normalised classifier.
+    `keep_bias: false` drops the bias as Kang et al.'s classifier has none.
+    """
+
+    def __init__(self, tau: float = 1.0, keep_bias: bool = False) -> None:
+        super().__init__()
+        if tau < 0:
+            raise ValueError(f"tau must be >= 0, got {tau}")
+        self.tau, self.keep_bias = tau, keep_bias
+        self._handle: RemovableHandle | None = None
+        self._target: nn.Module | None = None
+
+    def _hook(self, module: nn.Linear, args: tuple, output: torch.Tensor) -> torch.Tensor:
+        if module.training:
+            return output
+        w = module.weight
+        w = w / w.norm(dim=1, keepdim=True).clamp_min(1e-12).pow(self.tau)
+        bias = module.bias if self.keep_bias else None
+        return F.linear(args[0], w, bias)
+
+    def _attach(self, pl_module: pl.LightningModule) -> None:
+        linear = last_linear(pl_module)
+        if linear is self._target:
+            return
+        if self._handle is not None:
+            self._handle.remove()
+        self._target, self._handle = linear, linear.register_forward_hook(self._hook)
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._attach(pl_module)
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._attach(pl_module)
+
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._attach(pl_module)
+
+
+class MaxNorm(Callback):
+    """MaxNorm (Alshammari et al., "Long-Tailed Recognition via Weight Balancing", CVPR 2022).
+
+    Projected gradient descent: after every optimiser step each class's weight vector is projected
+    onto the ball ||w_c|| <= `max_norm` (the paper's `thresh`, 0.1). Bias untouched, as theirs.
+    """
+
+    def __init__(self, max_norm: float = 0.1) -> None:
+        super().__init__()
+        if max_norm <= 0:
+            raise ValueError(f"max_norm must be > 0, got {max_norm}")
+        self.max_norm = max_norm
+
+    @torch.no_grad()
+    def _project(self, pl_module: pl.LightningModule) -> None:
+        w = last_linear(pl_module).weight
+        w.copy_(torch.renorm(w, p=2, dim=0, maxnorm=self.max_norm))
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._project(pl_module)
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx
+    ):
+        self._project(pl_module)

@@ -1,0 +1,215 @@
+"""`NeuronSurgery` in real Lightning runs: schedule, function preservation, criteria, logging, ablations."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import math
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.loggers import CSVLogger
+from torch.utils.data import DataLoader, TensorDataset
+
+from neurogrow.models.module import LongTailClassifier
+from neurogrow.surgery.callback import NeuronSurgery
+from neurogrow.surgery.edits import remove_neurons
+from neurogrow.surgery.events import EVENTS_FILE, read_events
+
+COUNTS = [24, 12, 6, 6]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run faster on one thread; intra-op threads thrash when the CPUs are shared."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+class TinyLongTail(L.LightningDataModule):
+    """48 random 32x32 images with long-tailed labels, unshuffled (runs are reproducible)."""
+
+    def __init__(self, batch_size: int = 16) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.class_counts = COUNTS
+        self.labels = torch.cat([torch.full((c,), i) for i, c in enumerate(COUNTS)])
+        self.images = torch.randn(len(self.labels), 3, 32, 32, generator=g)
+        self.batch_size = batch_size
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(TensorDataset(self.images, self.labels), batch_size=self.batch_size, shuffle=False)
+
+
+def classifier(optimizer=None) -> LongTailClassifier:
+    torch.manual_seed(0)
+    return LongTailClassifier(
+        "resnet20_cifar",
+        len(COUNTS),
+        COUNTS,
+        backbone_kwargs={"widths": (8, 16, 16)},
+        optimizer=optimizer or functools.partial(torch.optim.SGD, lr=0.05, momentum=0.9),
+    )
+
+
+def fit(tmp_path: Path, surgery: NeuronSurgery, *extra: L.Callback, epochs: int = 1, **kw) -> L.Trainer:
+    """One real `Trainer.fit`; `extra[0]` runs before the surgery callback, the rest after it."""
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        callbacks=[*extra[:1], surgery, *extra[1:]],
+        default_root_dir=tmp_path,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **{"logger": False, **kw},
+    )
+    trainer.fit(classifier(), datamodule=TinyLongTail())
+    return trainer
+
+
+class Probe(L.Callback):
+    """Records the backbone's eval-mode output on a fixed input and its parameter objects at epoch end."""
+
+    def __init__(self) -> None:
+        self.x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+        self.outputs: list[torch.Tensor] = []
+        self.params: list[list[torch.Tensor]] = []
+        self.states: list[dict[str, torch.Tensor]] = []
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        model = pl_module.model
+        model.eval()
+        with torch.no_grad():
+            self.outputs.append(model(self.x))
+        model.train()
+        self.params.append(list(model.parameters()))
+        self.states.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+
+
+def test_schedule_matches_the_paper() -> None:
+    cb = NeuronSurgery(start_epoch=29, interval=30, last_epoch=119)
+    assert [e for e in range(150) if cb.is_event_epoch(e)] == [29, 59, 89, 119]
+    assert [e for e in range(150) if cb.is_accumulating(e)] == [29, 59, 89, 119]
+    cb = NeuronSurgery(start_epoch=29, interval=30, num_events=2, accumulate_epochs=2)
+    assert [e for e in range(150) if cb.is_accumulating(e)] == [28, 29, 58, 59]
+    assert not any(NeuronSurgery(criterion="l1").is_accumulating(e) for e in range(150))
+    assert not any(NeuronSurgery(nam=False).is_accumulating(e) for e in range(150))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"ratio": 0.7}, "ratio must lie"),
+        ({"criterion": "taylor"}, "criterion must be one of"),
+        ({"accumulate_epochs": 5, "interval": 2}, "accumulate_epochs"),
+        ({"class_weighting": "log"}, "class_weighting"),
+        (
+            {"schedule": "grow_prune", "start_epoch": 0, "interval": 1, "num_events": 3},
+            "must end with a prune",
+        ),
+        ({"interval": 0}, "interval"),
+    ],
+)
+def test_bad_settings_get_clear_errors(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        NeuronSurgery(**kwargs)
+
+
+def test_event_preserves_function_and_parameter_objects(tmp_path: Path) -> None:
+    """With GDA off (no noise, statistics copied) the splits are exact; only the removals change outputs."""
+    before, after = Probe(), Probe()
+    surgery = NeuronSurgery(start_epoch=0, interval=1, ratio=0.2, gda=False, verify=False)
+    trainer = fit(tmp_path, surgery, before, after, logger=CSVLogger(tmp_path, name="csv"))
+    assert surgery.event_count == 1
+    assert all(p is q for p, q in zip(before.params[0], after.params[0]))
+    assert all(p is q for p, q in zip(trainer.optimizers[0].param_groups[0]["params"], after.params[0]))
+    changed = [k for k in before.states[0] if not torch.equal(before.states[0][k], after.states[0][k])]
+    assert changed, "the event must have edited some tensors"
+
+    # The event removes the k worst neurons (that changes the function) and splits the k best into their
+    # slots (that must not): replaying only the removals on the pre-event weights gives the same outputs.
+    (event,) = read_events(tmp_path)
+    reference = classifier().model
+    reference.load_state_dict(before.states[0])
+    for g, rec in zip(surgery.groups, event["groups"]):
+        remove_neurons(reference, g, torch.tensor(rec["removed"]))
+    with torch.no_grad():
+        expected = reference.eval()(before.x)
+    torch.testing.assert_close(after.outputs[0], expected, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(after.outputs[0], before.outputs[0], atol=1e-3)
+    assert event["epoch"] == 0 and event["criterion"] == "accum_grad" and event["phase"] == "paired"
+    for g in event["groups"]:
+        k = min(math.ceil(0.2 * g["size"]), g["size"] // 2)
+        assert len(g["added"]) == len(g["removed"]) == len(g["sources"]) == k
+        assert not set(g["sources"]) & set(g["removed"])
+        assert g["score_max"] >= g["score_mean"] >= g["score_min"] >= 0
+    assert event["neurons_total"] == sum(g["size"] for g in event["groups"])
+    assert event["seconds"] > 0
+    rows = list(csv.DictReader((Path(trainer.logger.log_dir) / "metrics.csv").open()))
+    logged = {k for r in rows for k, v in r.items() if v}
+    assert {"surgery/added", "surgery/removed", "surgery/neurons_total", "surgery/event_seconds"} <= logged
+
+
+def test_removed_neurons_are_the_lowest_scored(tmp_path: Path) -> None:
+    surgery = NeuronSurgery(start_epoch=0, interval=1, ratio=0.25, criterion="l1", verify=False)
+    before = Probe()
+    fit(tmp_path, surgery, before)
+    (event,) = read_events(tmp_path)
+    state = before.states[0]
+    for g, rec in zip(surgery.groups, event["groups"]):
+        l1 = sum(
+            state[s.path].index_select(s.dim, s.indices).movedim(s.dim, 0).reshape(g.size, -1).abs().sum(1)
+            for s in g.slices
+            if s.role in ("out", "channel", "qk")
+        )
+        k = len(rec["sources"])
+        assert set(rec["sources"]) == set(l1.topk(k).indices.tolist())
+        assert set(rec["removed"]) == set(l1.topk(k, largest=False).indices.tolist())
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"criterion": "last_batch_grad"},
+        {"criterion": "random"},
+        {"criterion": "accum_grad", "accumulation": "ema", "gr": False, "aggregate": "sum_of_norms"},
+        {"criterion": "accum_grad", "class_weighting": "sqrt", "ws": False, "reinit": "he"},
+    ],
+    ids=["last_batch", "random", "ema_no_gr", "sqrt_no_ws_he"],
+)
+def test_every_criterion_and_switch_runs_an_event(tmp_path: Path, kwargs: dict) -> None:
+    surgery = NeuronSurgery(start_epoch=0, interval=1, verify=False, **kwargs)
+    fit(tmp_path, surgery)
+    (event,) = read_events(tmp_path)
+    assert event["criterion"] == kwargs["criterion"] and event["added"] == event["removed"] > 0
+
+
+def test_nam_off_is_the_baseline(tmp_path: Path) -> None:
+    """Without neuron modification the callback leaves training alone: same weights as no callback."""
+    plain, probed = Probe(), Probe()
+    fit(tmp_path / "a", NeuronSurgery(start_epoch=0, interval=1, nam=False), plain)
+    trainer = L.Trainer(
+        max_epochs=1, callbacks=[probed], logger=False, enable_checkpointing=False, enable_progress_bar=False
+    )
+    trainer.fit(classifier(), datamodule=TinyLongTail())
+    for k, v in plain.states[0].items():
+        assert torch.equal(v, probed.states[0][k]), k
+    assert not read_events_or_empty(tmp_path / "a")
+
+
+def read_events_or_empty(run_dir: Path) -> list[dict]:
+    return read_events(run_dir) if (run_dir / EVENTS_FILE).exists() else []
+
+
+def test_setup_record_lists_groups_and_exclusions(tmp_path: Path) -> None:
+    surgery = NeuronSurgery(start_epoch=5, interval=5, verify=False)
+    fit(tmp_path, surgery)
+    records = [json.loads(line) for line in (tmp_path / EVENTS_FILE).read_text().splitlines()]
+    assert records[0]["type"] == "setup" and len(records) == 1  # no event before epoch 5
+    assert [g["name"] for g in records[0]["groups"]] == [g.name for g in surgery.groups]
+    assert records[0]["neurons_total"] == sum(g.size for g in surgery.groups)
