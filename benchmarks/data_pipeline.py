@@ -62,12 +62,11 @@ def _pil_reference(images: torch.Tensor, batches: int, batch_size: int) -> float
     )
     arr = images.numpy()
     times = []
-    for b in range(batches):
+    for _ in range(batches):
         idx = np.random.randint(0, len(arr), batch_size)
         t0 = time.perf_counter()
         torch.stack([tf(Image.fromarray(arr[i])) for i in idx])
         times.append(time.perf_counter() - t0)
-        del b
     return statistics.mean(times)
 
 
@@ -116,7 +115,7 @@ def run(args: argparse.Namespace) -> str:
             data_t.append(t1 - t0)
             comp_t.append(t2 - t1)
 
-    pil_s = _pil_reference(dm.train_dataset.images, batches=10, batch_size=args.batch_size)
+    pil_s = _pil_reference(dm.train_dataset.images, batches=args.pil_batches, batch_size=args.batch_size)
     data_ms, comp_ms = 1e3 * statistics.mean(data_t), 1e3 * statistics.mean(comp_t)
     share = 100 * sum(data_t) / (sum(data_t) + sum(comp_t))
     pil_share = 100 * pil_s * 1e3 / (pil_s * 1e3 + comp_ms)
@@ -144,22 +143,24 @@ def run(args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> str:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--pil-batches", type=int, default=10, help="batches timed for the PIL reference")
     p.add_argument("--data-dir", default=str(REPO / "data"))
     p.add_argument("--shared-data-dir", default=str(REPO.parent / "shared" / "data"))
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "data_pipeline.txt"))
-    args = p.parse_args()
+    args = p.parse_args(argv)
     text = run(args)
     print(text, end="")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text)
+    return text
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ def compose_config(*overrides: str, output_dir: Path | None = None) -> DictConfi
             cfg.paths.output_dir = str(output_dir)
             cfg.hydra.runtime.output_dir = str(output_dir)
             cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)  # so ${hydra:...} interpolations resolve as in a real run
     return cfg
 
 
@@ -44,7 +45,6 @@ def run_experiment(tmp_path: Path) -> Callable[..., Path]:
         if not any(o.lstrip("+~").startswith("logger=") for o in overrides):
             overrides = ("logger=csv", *overrides)  # wandb is tested on its own; keep the rest fast
         cfg = compose_config(*overrides, output_dir=run_dir)
-        HydraConfig.instance().set_config(cfg)
         train(cfg)
         return run_dir
 

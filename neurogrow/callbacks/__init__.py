@@ -5,6 +5,7 @@ from neurogrow.callbacks.classifier_rebalancing import (
     MaxNorm,
     NormedClassifier,
     NormedLinear,
+    StageTwo,
     TauNormalization,
 )
 from neurogrow.callbacks.feature_weakening import MajorFeatureWeakening
@@ -20,5 +21,6 @@ __all__ = [
     "NormedClassifier",
     "NormedLinear",
     "PosthocLogitAdjustment",
+    "StageTwo",
     "TauNormalization",
 ]

@@ -72,6 +72,24 @@ class NormedClassifier(Callback):
             raise ValueError(f"could not replace the classifier {name!r} of {type(model).__name__}")
 
 
+class StageTwo(Callback):
+    """Guards stage-two options: refuses to start without a stage-one checkpoint (`init_from`).
+
+    The decoupling configs pass `${init_from}`; the check runs when the callbacks are built, before any
+    training, so a forgotten checkpoint is a one-line error instead of a classifier re-trained on random
+    features.
+    """
+
+    def __init__(self, technique: str, init_from: str | None) -> None:
+        super().__init__()
+        if not init_from:
+            raise ValueError(
+                f"{technique} is stage two of decoupled training: pass the stage-one checkpoint, e.g. "
+                "init_from=outputs/<run>/checkpoints/last.ckpt"
+            )
+        self.technique, self.init_from = technique, init_from
+
+
 def _set_backbone_eval(pl_module: pl.LightningModule, classifier: nn.Module) -> None:
     pl_module.model.eval()
     classifier.train()
@@ -141,6 +159,12 @@ class TauNormalization(Callback):
         self._target, self._handle = linear, linear.register_forward_hook(self._hook)
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage == "fit" and trainer.max_epochs:
+            log.warning(
+                "tau-normalisation only changes evaluation; this run also trains for %d epochs "
+                "(set trainer.max_epochs=0 to evaluate a stage-one checkpoint)",
+                trainer.max_epochs,
+            )
         self._attach(pl_module)
 
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -103,18 +103,18 @@ class MajorFeatureWeakening(Callback):
     def _active(self, epoch: int) -> bool:
         return epoch >= self.start_epoch and (self.end_epoch is None or epoch < self.end_epoch)
 
-    def _take_labels(self, module: nn.Module) -> torch.Tensor | None:
+    def _take_labels(self, module: nn.Module, features: torch.Tensor) -> torch.Tensor | None:
         labels, self._labels = self._labels, None  # one training forward per batch is weakened
-        return labels if module.training else None
+        if labels is None or not module.training or labels.shape[0] != features.shape[0]:
+            return None  # evaluation, or a forward that is not this batch's (e.g. another callback's probe)
+        return labels
 
     def _pre_hook(self, module: nn.Module, args: tuple) -> tuple | None:
-        labels = self._take_labels(module)
-        if labels is None:
-            return None
-        return (self.weaken(args[0], labels), *args[1:])
+        labels = self._take_labels(module, args[0])
+        return None if labels is None else (self.weaken(args[0], labels), *args[1:])
 
     def _post_hook(self, module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
-        labels = self._take_labels(module)
+        labels = self._take_labels(module, output)
         return None if labels is None else self.weaken(output, labels)
 
     def _attach(self, pl_module: pl.LightningModule) -> None:

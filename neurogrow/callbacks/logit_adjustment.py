@@ -39,8 +39,17 @@ class PosthocLogitAdjustment(Callback):
         if bool((counts <= 0).any()):
             raise ValueError(f"post-hoc logit adjustment needs positive class counts, got {counts.tolist()}")
         self._log_prior = torch.log(counts / counts.sum())
+        self._attach(pl_module)
+
+    def _attach(self, pl_module: pl.LightningModule) -> None:
         model = pl_module.model
         if model is not self._target:
             if self._handle is not None:
                 self._handle.remove()
             self._target, self._handle = model, model.register_forward_hook(self._hook)
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._attach(pl_module)
+
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._attach(pl_module)

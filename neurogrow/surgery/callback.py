@@ -12,6 +12,7 @@ The module itself knows nothing about surgery; everything lives here.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -40,6 +41,19 @@ Criterion = Literal["accum_grad", "last_batch_grad", "l1", "random"]
 _GRAD_CRITERIA = ("accum_grad", "last_batch_grad")
 
 
+@torch.no_grad()
+def sqrt_weight_scaling(model: nn.Module, group, sources: Tensor, targets: Tensor) -> None:
+    """Turn the halved consumer columns of a split (C/C') into 1/sqrt(2) of the original (sqrt(C/C'))."""
+    params = dict(model.named_parameters())
+    for s in group.slices:
+        if s.role != "in" or s.path not in params:
+            continue
+        t = params[s.path]
+        for units in (sources, targets):
+            pos = s.indices[units].to(t.device)
+            t.index_copy_(s.dim, pos, t.index_select(s.dim, pos) * math.sqrt(2.0))
+
+
 def backbone_of(pl_module: nn.Module) -> nn.Module:
     """The timm backbone the surgery acts on (`pl_module.model`, unwrapped from `torch.compile`)."""
     model = getattr(pl_module, "model", None)
@@ -66,7 +80,9 @@ class NeuronSurgery(Callback):
         noise: GDA's epsilon, the std of the perturbation of new neurons' norm gamma/beta.
         reinit: "split" (copy the source, function preserving) or "he" (fresh He-initialised rows).
         keep_fraction: WS factor a: the source keeps a of its consumer columns, the copy gets 1 - a
-            (0.5 = C/C' for one split neuron; see docs/surgery.md for the sqrt variant).
+            (0.5 = C/C' for one split neuron).
+        ws_mode: "linear" (C/C': source and copy share the consumer weights, function preserving) or
+            "sqrt" (sqrt(C/C'): both keep 1/sqrt(2) of them, preserving the variance instead).
         gda_center: GDA draws new gamma/beta around their init values ("init") or the source's ("source").
         score_roles: which slices of a group make up "the neuron's parameters" for scoring.
         second_moment: how new rows' Adam second moment starts ("source" copy or "zero").
@@ -95,6 +111,7 @@ class NeuronSurgery(Callback):
         noise: float = 0.01,
         reinit: Literal["split", "he"] = "split",
         keep_fraction: float = 0.5,
+        ws_mode: Literal["linear", "sqrt"] = "linear",
         gda_center: Literal["init", "source"] = "init",
         score_roles: Sequence[str] = ("out", "channel", "qk"),
         second_moment: Literal["source", "zero"] = "source",
@@ -138,6 +155,11 @@ class NeuronSurgery(Callback):
         if not 0.0 < keep_fraction < 1.0:
             raise ValueError(f"keep_fraction must lie in (0, 1), got {keep_fraction}")
         self.keep_fraction, self.gda_center = float(keep_fraction), gda_center
+        if ws_mode not in ("linear", "sqrt"):
+            raise ValueError(f"ws_mode must be 'linear' or 'sqrt', got {ws_mode!r}")
+        if ws_mode == "sqrt" and self.keep_fraction != 0.5:
+            raise ValueError("ws_mode=sqrt scales source and copy alike: it needs keep_fraction=0.5")
+        self.ws_mode = ws_mode
         self.second_moment, self.schedule = second_moment, schedule
         self.input_size = tuple(input_size) if input_size is not None else None
         self.verify, self.seed, self.log_indices = verify, int(seed), log_indices
@@ -202,13 +224,10 @@ class NeuronSurgery(Callback):
             x = batch[0] if isinstance(batch, (list, tuple)) else batch
             example = x[:2].detach().to(device)
         t0 = time.perf_counter()
-        snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
         was_training = model.training
         try:
-            report = find_neuron_groups(model, example, verify=self.verify)
+            report = find_neuron_groups(model, example, verify=self.verify)  # works on a deep copy
         finally:
-            with torch.no_grad():  # the probe must leave weights and BN statistics exactly as they were
-                model.load_state_dict(snapshot)
             model.train(was_training)
         self.groups, self.excluded = list(report.groups), dict(report.excluded)
         if not self.groups:
@@ -291,9 +310,9 @@ class NeuronSurgery(Callback):
             return
         if self.window is None:  # first epoch of a resumed run starts without on_train_epoch_start state
             self.window = self.next_event_epoch(trainer.current_epoch)
-        w_b = 1.0
+        w_b: float | Tensor = 1.0
         if self.gr and self._labels:
-            w_b = float(batch_weight(torch.cat(self._labels), self._weights))
+            w_b = batch_weight(torch.cat(self._labels), self._weights)
         self._labels = []
         self.accumulator.update(w_b, replace=self.criterion == "last_batch_grad")
 
@@ -396,6 +415,8 @@ class NeuronSurgery(Callback):
                     keep_fraction=self.keep_fraction,
                     gda_center=self.gda_center,
                 )
+                if self.ws and self.ws_mode == "sqrt":
+                    sqrt_weight_scaling(model, g, src, tgt)
                 if self.dormant is not None:
                     self.dormant.mark(g.name, tgt, dormant=False)
                 for opt in trainer.optimizers:

@@ -14,6 +14,7 @@ Where its map is known to be wrong (fused qkv attention, MambaOut's gated block)
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -28,6 +29,7 @@ Role = Literal["out", "in", "channel", "stat", "qk"]
 
 _OPT = tp.ops.OPTYPE
 # Graph nodes that only route indices (Torch-Pruning maps indices through them); they own no tensors.
+_ADD = re.compile(r"^(Add|Sub)Backward\d*$")  # not AddmmBackward (a matmul with bias)
 _ROUTING = {_OPT.CONCAT, _OPT.SPLIT, _OPT.RESHAPE, _OPT.UNBIND, _OPT.EXPAND, _OPT.SLICE, _OPT.ELEMENTWISE}
 
 
@@ -69,11 +71,14 @@ class GroupReport:
     excluded: dict[str, str] = field(default_factory=dict)  # group name -> reason it was excluded
 
 
-def find_neuron_groups(model: nn.Module, example_input: torch.Tensor, *, verify: bool = True) -> GroupReport:
+def find_neuron_groups(
+    model: nn.Module, example_input: torch.Tensor, *, verify: bool = True, handlers: list | None = None
+) -> GroupReport:
     """Find (and by default verify) every internal neuron group of ``model``.
 
     ``example_input`` is a small batch in the model's input format (e.g. ``(2, 3, 32, 32)``) on the model's
-    device. The model itself is never modified: tracing and probes run on a deep copy (tracing switches
+    device. ``handlers`` overrides :data:`neurogrow.surgery.handlers.HANDLERS` (``[]``: Torch-Pruning
+    only). The model itself is never modified: tracing and probes run on a deep copy (tracing switches
     to eval mode and the probes edit weights), and groups refer to tensors only by their dotted path.
     """
     from neurogrow.surgery.handlers import find_handler_groups
@@ -83,14 +88,38 @@ def find_neuron_groups(model: nn.Module, example_input: torch.Tensor, *, verify:
         raise ValueError("example_input must be a batched tensor such as torch.randn(2, 3, 32, 32)")
     work = copy.deepcopy(model).eval()
     with torch.enable_grad():  # tracing and the coupling probe need autograd, even if the caller disabled it
-        handled = find_handler_groups(work)
+        handled = find_handler_groups(work, handlers)
         tp_groups, tp_excluded = _torch_pruning_groups(work, example_input, handled.owned)
-        candidates = _order(work, handled.groups + tp_groups)
-        excluded = {**handled.excluded, **tp_excluded}
+        outside = _out_of_scope_prefixes(work)
+        candidates = [g for g in _order(work, handled.groups + tp_groups) if not _inside(g, outside)]
+        excluded = {k: v for k, v in {**handled.excluded, **tp_excluded}.items() if not k.startswith(outside)}
         if verify:
             candidates, failed = verify_groups(work, candidates, example_input)
             excluded.update(failed)
     return GroupReport(groups=candidates, excluded=excluded)
+
+
+def _out_of_scope_prefixes(model: nn.Module) -> tuple[str, ...]:
+    """Module prefixes whose widths the surgery leaves alone: the stem (timm names it ``stem``; it is the
+    input side, and often normalises across channels) and the classification head around the classifier
+    (e.g. MetaFormer's and MambaOut's MlpHead, whose hidden units pass through a LayerNorm)."""
+    prefixes = ["stem."]
+    classifier = (getattr(model, "pretrained_cfg", None) or {}).get("classifier") or ""
+    if isinstance(classifier, (list, tuple)):
+        classifier = classifier[0] if classifier else ""
+    get = getattr(model, "get_classifier", None)
+    if not classifier and callable(get):  # models built without timm.create_model have no pretrained_cfg
+        module = get()
+        classifier = next((n for n, m in model.named_modules() if m is module and n), "")
+    parent = classifier.rpartition(".")[0]
+    if parent:
+        prefixes.append(parent + ".")
+    return tuple(prefixes)
+
+
+def _inside(group: NeuronGroup, prefixes: tuple[str, ...]) -> bool:
+    producers = [s.path for s in group.slices if s.role in ("out", "qk")]
+    return all(p.startswith(prefixes) for p in producers)
 
 
 def _order(model: nn.Module, groups: list[NeuronGroup]) -> list[NeuronGroup]:
@@ -120,8 +149,7 @@ def _torch_pruning_groups(
 
 def _is_residual(node: Node) -> bool:
     """An add/sub of two feature maps couples the group to a residual stream (not an internal width)."""
-    op = str(getattr(node.module, "_grad_fn", ""))
-    if not (op.startswith("Add") or op.startswith("Sub")):
+    if not _ADD.match(str(getattr(node.module, "_grad_fn", ""))):
         return False
     return sum(1 for n in node.inputs if n.type != _OPT.PARAMETER) >= 2
 

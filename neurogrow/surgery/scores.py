@@ -9,6 +9,7 @@ turns them into per-neuron numbers when the epoch ends.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
@@ -112,20 +113,25 @@ class GradientAccumulator:
             return list(self.params)
         return [g.name for g in self.groups]
 
-    def update(self, w_b: float, *, replace: bool = False) -> bool:
+    def update(self, w_b: float | Tensor, *, replace: bool = False) -> bool:
         """Add the current `.grad` of every tracked parameter with weight `w_b`; False if skipped.
 
         `replace=True` keeps only this step (the last-batch criterion), still only if it is finite.
 
         Steps with a missing or non-finite gradient are skipped (AMP overflow steps, for example), so one bad
-        batch does not poison the epoch's scores.
+        batch does not poison the epoch's scores. A tensor `w_b` is read together with the finiteness
+        check, so a step costs one device synchronisation (AMP's scaler synchronises there anyway).
         """
         names = list(self.params)
         grads = [self.params[n].grad for n in names]
         if any(g is None for g in grads):
             return False
-        norms = torch._foreach_norm(grads)
-        if not bool(torch.isfinite(torch.stack(norms).sum())):
+        total = torch.stack(torch._foreach_norm(grads)).sum().float()
+        if isinstance(w_b, Tensor):
+            total_norm, w_b = torch.stack([total, w_b.detach().to(total.device).float()]).tolist()
+        else:
+            total_norm = total.item()
+        if not math.isfinite(total_norm):
             return False
         if self.aggregate == "norm_of_sum":
             cur = dict(zip(names, grads))

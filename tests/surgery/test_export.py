@@ -11,6 +11,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from neurogrow.cli.tool import main as tool_main
 from neurogrow.models.module import LongTailClassifier
 from neurogrow.surgery.events import read_events
 from neurogrow.surgery.export import export_checkpoint
@@ -35,7 +36,8 @@ def test_smoke_run_with_surgery_writes_events_and_exports_strictly(run_experimen
     assert "surgery/neurons_total" in metrics and "surgery/event_seconds" in metrics
 
     ckpt = run_dir / "checkpoints" / "last.ckpt"
-    out = export_checkpoint(ckpt, tmp_path / "resnet32.safetensors")
+    out = tmp_path / "resnet32.safetensors"
+    assert tool_main(["export", str(ckpt), str(out)]) == 0  # `neurogrow export <ckpt> <out>`
     state = load_file(out)
     with safe_open(out, "pt") as f:
         meta = f.metadata()

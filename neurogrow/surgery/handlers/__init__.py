@@ -43,7 +43,7 @@ def find_handler_groups(model: nn.Module, handlers: list[Handler] | None = None)
     """Run every handler over the model's modules."""
     result = HandledGroups()
     for name, module in model.named_modules():
-        handler = next((h for h in (handlers or HANDLERS) if h.matches(module)), None)
+        handler = next((h for h in (HANDLERS if handlers is None else handlers) if h.matches(module)), None)
         if handler is None:
             continue
         groups, excluded = handler.groups(name, module)

@@ -1,0 +1,88 @@
+"""The ``neurogrow`` command: ``neurogrow coverage`` and ``neurogrow export``.
+
+Heavy imports (timm, torch-pruning) happen inside the subcommands so that ``neurogrow --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _coverage(args: argparse.Namespace) -> int:
+    from neurogrow.surgery.coverage import coverage, format_table, resolve_models
+
+    names = resolve_models(args.models)
+    if args.noise < 0:
+        raise ValueError(f"--noise must be >= 0, got {args.noise}")
+
+    def progress(row) -> None:
+        print(
+            f"[coverage] {row.model}: {row.verified}/{row.groups} verified, "
+            f"max abs diff {row.max_abs_diff:.2e} ({row.seconds:.1f} s)",
+            file=sys.stderr,
+        )
+
+    rows = coverage(names, noise=args.noise, progress=progress)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in rows], indent=2))
+    else:
+        print(format_table(rows))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from neurogrow.surgery.export import export_checkpoint
+
+    if not args.checkpoint.is_file():
+        raise FileNotFoundError(f"checkpoint {args.checkpoint} does not exist; pass a Lightning .ckpt file")
+    out = export_checkpoint(args.checkpoint, args.out)
+    print(f"wrote {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neurogrow", description="neurogrow tools (training: neurogrow-train)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    cov = sub.add_parser(
+        "coverage",
+        help="neuron groups found/verified/excluded per timm model, and whether a split keeps the output",
+    )
+    cov.add_argument(
+        "--models",
+        default="default",
+        help="comma-separated timm model names, or the shorthands default (the paper's models), extra, all",
+    )
+    cov.add_argument("--json", action="store_true", help="print a JSON list instead of a Markdown table")
+    cov.add_argument(
+        "--noise", type=float, default=0.0, help="GDA noise of the splits (0: function-preserving)"
+    )
+    cov.set_defaults(func=_coverage)
+
+    exp = sub.add_parser("export", help="write a strict-loading timm state dict from a training checkpoint")
+    exp.add_argument("checkpoint", type=Path, help="Lightning checkpoint (.ckpt) of a neurogrow run")
+    exp.add_argument("out", type=Path, help="output .safetensors file")
+    exp.set_defaults(func=_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as err:
+        parser.exit(2, f"neurogrow {args.command}: error: {err}\n")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Two CPU processes (gloo): every rank makes the same surgery decisions and ends with identical weights."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from neurogrow.models.module import LongTailClassifier
+from neurogrow.surgery.callback import NeuronSurgery
+from neurogrow.surgery.events import read_events
+
+COUNTS = [24, 12, 6, 6]
+
+
+class TinyLongTail(L.LightningDataModule):
+    """Long-tailed labels sorted by class: under DDP each rank sees a different mix, so a different w_b."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.class_counts = COUNTS
+        self.labels = torch.cat([torch.full((c,), i) for i, c in enumerate(COUNTS)])
+        self.images = torch.randn(len(self.labels), 3, 32, 32, generator=g)
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(TensorDataset(self.images, self.labels), batch_size=8, shuffle=False)
+
+
+class RecordWeights(L.Callback):
+    """After the surgery callback: each rank writes a hash of its parameters and its event count."""
+
+    def __init__(self, out_dir: Path, surgery: NeuronSurgery) -> None:
+        self.out_dir, self.surgery = out_dir, surgery
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        digest = hashlib.sha256()
+        # Parameters only: BatchNorm running statistics legitimately differ between ranks until DDP
+        # broadcasts rank 0's buffers at the next forward.
+        for k, v in sorted(pl_module.model.named_parameters()):
+            digest.update(k.encode())
+            digest.update(v.detach().cpu().numpy().tobytes())
+        record = {
+            "rank": trainer.global_rank,
+            "world_size": trainer.world_size,
+            "epoch": trainer.current_epoch,
+            "hash": digest.hexdigest(),
+            "events": self.surgery.event_count,
+        }
+        path = self.out_dir / f"rank{trainer.global_rank}_epoch{trainer.current_epoch}.json"
+        path.write_text(json.dumps(record))
+
+
+@pytest.fixture
+def file_system_sharing():
+    """ddp_spawn pickles the module to the workers; fd-based sharing of empty storages fails in some
+    sandboxes ("unable to resize file"), file-system sharing works everywhere."""
+    import torch.multiprocessing as mp
+
+    old = mp.get_sharing_strategy()
+    mp.set_sharing_strategy("file_system")
+    yield
+    mp.set_sharing_strategy(old)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("file_system_sharing")
+def test_two_ranks_make_identical_decisions(tmp_path: Path) -> None:
+    """accum_grad with GR and GDA noise: w_b differs per rank (own labels); decisions and noise must not."""
+    torch.manual_seed(0)
+    module = LongTailClassifier(
+        "resnet20_cifar",
+        len(COUNTS),
+        COUNTS,
+        backbone_kwargs={"widths": (8, 16, 16)},
+        optimizer=functools.partial(torch.optim.SGD, lr=0.05, momentum=0.9),
+    )
+    surgery = NeuronSurgery(start_epoch=0, interval=1, ratio=0.2, noise=0.05)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp_spawn",
+        max_epochs=2,
+        callbacks=[surgery, RecordWeights(tmp_path, surgery)],
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(module, datamodule=TinyLongTail())
+
+    for epoch in (0, 1):
+        records = [json.loads((tmp_path / f"rank{r}_epoch{epoch}.json").read_text()) for r in (0, 1)]
+        assert [r["world_size"] for r in records] == [2, 2]
+        assert records[0]["events"] == records[1]["events"] == epoch + 1
+        assert records[0]["hash"] == records[1]["hash"], f"ranks diverged after the event of epoch {epoch}"
+    events = read_events(tmp_path)  # written by rank 0 only: one record per event, not one per rank
+    assert [e["epoch"] for e in events] == [0, 1]
+    assert all(e["added"] > 0 for e in events)

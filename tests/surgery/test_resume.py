@@ -1,0 +1,108 @@
+"""Resuming from a checkpoint taken in the middle of an accumulation window gives the same decisions."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from torch.utils.data import DataLoader, TensorDataset
+
+from neurogrow.models.module import LongTailClassifier
+from neurogrow.surgery.callback import NeuronSurgery
+from neurogrow.surgery.events import read_events
+
+COUNTS = [24, 12, 6, 6]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run faster on one thread; intra-op threads thrash when the CPUs are shared."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+class TinyLongTail(L.LightningDataModule):
+    def __init__(self) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.class_counts = COUNTS
+        self.labels = torch.cat([torch.full((c,), i) for i, c in enumerate(COUNTS)])
+        self.images = torch.randn(len(self.labels), 3, 32, 32, generator=g)
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(TensorDataset(self.images, self.labels), batch_size=16, shuffle=False)
+
+
+def classifier() -> LongTailClassifier:
+    torch.manual_seed(0)
+    return LongTailClassifier(
+        "resnet20_cifar",
+        len(COUNTS),
+        COUNTS,
+        backbone_kwargs={"widths": (8, 16, 16)},
+        optimizer=functools.partial(torch.optim.SGD, lr=0.05, momentum=0.9),
+    )
+
+
+def surgery() -> NeuronSurgery:
+    # Events at the end of epochs 1 and 3, each after accumulating over two epochs (0-1 and 2-3).
+    return NeuronSurgery(start_epoch=1, interval=2, accumulate_epochs=2, num_events=2, ratio=0.2, noise=0.05)
+
+
+def run(
+    run_dir: Path, max_epochs: int, ckpt_path: Path | None = None, save: bool = False
+) -> LongTailClassifier:
+    callbacks: list[L.Callback] = [surgery()]
+    if save:
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=run_dir / "checkpoints",
+                filename="epoch{epoch}",
+                save_top_k=-1,
+                every_n_epochs=1,
+                save_on_train_epoch_end=True,
+            )
+        )
+    trainer = L.Trainer(
+        max_epochs=max_epochs,
+        callbacks=callbacks,
+        default_root_dir=run_dir,
+        logger=False,
+        enable_checkpointing=save,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    module = classifier()
+    trainer.fit(module, datamodule=TinyLongTail(), ckpt_path=ckpt_path, weights_only=False)
+    return module
+
+
+def decisions(run_dir: Path) -> list[tuple[int, list]]:
+    return [
+        (e["epoch"], [(g["name"], g["sources"], g["removed"]) for g in e["groups"]])
+        for e in read_events(run_dir)
+    ]
+
+
+@pytest.mark.slow
+def test_resume_mid_accumulation_matches_uninterrupted_run(tmp_path: Path) -> None:
+    straight = run(tmp_path / "straight", max_epochs=4)
+    # Stop after epoch 0: the checkpoint holds half of the first accumulation window.
+    run(tmp_path / "first", max_epochs=1, save=True)
+    (ckpt,) = (tmp_path / "first" / "checkpoints").glob("*.ckpt")
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    (cb_state,) = [v for k, v in state["callbacks"].items() if k.startswith("NeuronSurgery")]
+    assert cb_state["accumulator"]["steps"] == 3 and cb_state["window"] == 1 and cb_state["event_count"] == 0
+    resumed = run(tmp_path / "resumed", max_epochs=4, ckpt_path=ckpt)
+
+    expected = decisions(tmp_path / "straight")
+    assert [epoch for epoch, _ in expected] == [1, 3]
+    assert decisions(tmp_path / "resumed") == expected
+    for (name, a), b in zip(straight.model.named_parameters(), resumed.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
