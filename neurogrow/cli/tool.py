@@ -37,10 +37,10 @@ def _coverage(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from neurogrow.surgery.export import export_checkpoint
-
     if not args.checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint {args.checkpoint} does not exist; pass a Lightning .ckpt file")
+    from neurogrow.surgery.export import export_checkpoint
+
     out = export_checkpoint(args.checkpoint, args.out)
     print(f"wrote {out}")
     return 0

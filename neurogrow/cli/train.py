@@ -20,7 +20,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from neurogrow.cli.errors import user_error_message
-from neurogrow.cli.run_files import write_class_counts, write_metrics, write_resolved_config
+from neurogrow.cli.run_files import (
+    write_class_counts,
+    write_json_atomic,
+    write_metrics,
+    write_resolved_config,
+)
 from neurogrow.cli.summary import print_summary
 from neurogrow.metrics import plot_per_class_accuracy
 
@@ -58,6 +63,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule.prepare_data()
     datamodule.setup("fit")
     write_class_counts(run_dir, datamodule.class_counts, datamodule.class_names)
+    write_json_atomic(run_dir / "data.json", datamodule.summary())  # which source, profile, seed
     log.info("training images per class: %s", datamodule.class_counts)
 
     model: L.LightningModule = instantiate(

@@ -138,9 +138,9 @@ class LongTailClassifier(L.LightningModule):
         else:
             params = [p for p in self.model.parameters() if p.requires_grad]
         optimizer = self.optimizer_factory(params)
-        if self.scheduler_factory is None:
-            return optimizer
         max_epochs = self.trainer.max_epochs
+        if self.scheduler_factory is None or max_epochs == 0:  # 0: evaluation-only runs (e.g. tau-norm)
+            return optimizer
         if max_epochs is None or max_epochs < 1:
             raise ValueError("the learning-rate schedules are defined in epochs: set trainer.max_epochs")
         steps_per_epoch = max(1, int(self.trainer.estimated_stepping_batches // max_epochs))

@@ -23,7 +23,9 @@ from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 
 from neurogrow.surgery.dormant import DormantSlots
+from neurogrow.surgery.edits import remove_neurons, split_neurons
 from neurogrow.surgery.events import EventLog, GroupChange, SurgeryEvent
+from neurogrow.surgery.groups import find_neuron_groups
 from neurogrow.surgery.optimizer_state import repair_optimizer_state
 from neurogrow.surgery.scores import (
     GradientAccumulator,
@@ -214,8 +216,6 @@ class NeuronSurgery(Callback):
     def _ensure_groups(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any) -> None:
         if self.accumulator is not None or not self.nam:
             return
-        from neurogrow.surgery.groups import find_neuron_groups
-
         model = backbone_of(pl_module)
         device = next(model.parameters()).device
         if self.input_size is not None:
@@ -375,8 +375,6 @@ class NeuronSurgery(Callback):
     @torch.no_grad()
     def run_event(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> SurgeryEvent | None:
         """Score, choose, edit in place, repair the optimizer state and log; identical on every rank."""
-        from neurogrow.surgery.edits import remove_neurons, split_neurons
-
         t0 = time.perf_counter()
         model = backbone_of(pl_module)
         scores = self._scores(trainer, model)
@@ -421,9 +419,9 @@ class NeuronSurgery(Callback):
                     self.dormant.mark(g.name, tgt, dormant=False)
                 for opt in trainer.optimizers:
                     repair_optimizer_state(opt, params, g, src, tgt, second_moment=self.second_moment)
-            if not self.log_indices:
-                src, tgt, removed = (torch.empty(0, dtype=torch.long),) * 3
-            changes.append(GroupChange.build(g, tgt, src, removed, scores.get(g.name)))
+            changes.append(
+                GroupChange.build(g, tgt, src, removed, scores.get(g.name), indices=self.log_indices)
+            )
         event = SurgeryEvent(
             event=self.event_count,
             epoch=trainer.current_epoch,
@@ -457,8 +455,6 @@ class NeuronSurgery(Callback):
 
     # ---------------------------------------------------------------- dormant slots (grow_prune)
     def _init_dormant(self, model: nn.Module) -> None:
-        from neurogrow.surgery.edits import remove_neurons
-
         assert self.dormant is not None
         for g in self.groups:
             k = num_modified(g.size, self.ratio)

@@ -57,7 +57,7 @@ class CoverageRow:
         float  # max |output change| of one paired event (remove k + split k) in every verified group
     )
     rel_diff: float  # max_abs_diff / max |output|
-    preserved: bool  # rel_diff <= 1e-4
+    preserved: bool | None  # rel_diff <= 1e-4; None when no group was verified (nothing to split)
     input_size: tuple[int, ...]
     seconds: float
     excluded_reasons: dict[str, str] = field(default_factory=dict)
@@ -108,7 +108,7 @@ def model_coverage(name: str, *, noise: float = 0.0, seed: int = 0, batch: int =
         excluded=len(report.excluded),
         max_abs_diff=diff,
         rel_diff=rel,
-        preserved=rel <= RTOL,
+        preserved=(rel <= RTOL) if report.groups else None,
         input_size=size,
         seconds=round(time.perf_counter() - start, 2),
         excluded_reasons=dict(report.excluded),
@@ -127,6 +127,10 @@ def coverage(
     return rows
 
 
+def _yes_no(flag: bool | None) -> str:
+    return "n/a" if flag is None else ("yes" if flag else "NO")
+
+
 def format_table(rows: list[CoverageRow]) -> str:
     """A Markdown table, plus one line per excluded group with its reason."""
     header = "| model | input | groups | verified | excluded | max abs diff | relative | preserved | s |"
@@ -135,7 +139,7 @@ def format_table(rows: list[CoverageRow]) -> str:
         size = "x".join(map(str, r.input_size[1:]))
         lines.append(
             f"| {r.model} | {size} | {r.groups} | {r.verified} | {r.excluded} | {r.max_abs_diff:.2e} "
-            f"| {r.rel_diff:.2e} | {'yes' if r.preserved else 'NO'} | {r.seconds:.1f} |"
+            f"| {r.rel_diff:.2e} | {_yes_no(r.preserved)} | {r.seconds:.1f} |"
         )
     reasons = [(r.model, g, why) for r in rows for g, why in r.excluded_reasons.items()]
     if reasons:

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from neurogrow.surgery.edits import remove_neurons
+
 __all__ = ["DormantSlots"]
 
 
@@ -35,8 +37,6 @@ class DormantSlots:
     @torch.no_grad()
     def enforce(self, model: nn.Module) -> None:
         """Re-neutralise dormant slots: weight decay, momentum or biases could otherwise revive them."""
-        from neurogrow.surgery.edits import remove_neurons
-
         for name, m in self.mask.items():
             if bool(m.any()):
                 remove_neurons(model, self.groups[name], m.nonzero().flatten())

@@ -29,12 +29,24 @@ class GroupChange:
     added: list[int]  # slots that now hold a new neuron
     sources: list[int]  # the neuron each new one was split from (same order as `added`)
     removed: list[int]  # neurons removed (in paired mode the same slots as `added`, reused)
+    n_added: int = 0
+    n_removed: int = 0
     score_min: float = float("nan")
     score_mean: float = float("nan")
     score_max: float = float("nan")
 
     @classmethod
-    def build(cls, group, added: Tensor, sources: Tensor, removed: Tensor, scores: Tensor | None):
+    def build(
+        cls,
+        group,
+        added: Tensor,
+        sources: Tensor,
+        removed: Tensor,
+        scores: Tensor | None,
+        *,
+        indices: bool = True,
+    ) -> GroupChange:
+        """`indices=False` keeps only the counts (smaller logs for very wide models)."""
         stats = {}
         if scores is not None and scores.numel():
             s = scores.detach().float().cpu()
@@ -43,9 +55,11 @@ class GroupChange:
             name=group.name,
             kind=group.kind,
             size=group.size,
-            added=added.tolist(),
-            sources=sources.tolist(),
-            removed=removed.tolist(),
+            added=added.tolist() if indices else [],
+            sources=sources.tolist() if indices else [],
+            removed=removed.tolist() if indices else [],
+            n_added=added.numel(),
+            n_removed=removed.numel(),
             **stats,
         )
 
@@ -65,11 +79,11 @@ class SurgeryEvent:
 
     @property
     def added(self) -> int:
-        return sum(len(g.added) for g in self.groups)
+        return sum(g.n_added for g in self.groups)
 
     @property
     def removed(self) -> int:
-        return sum(len(g.removed) for g in self.groups)
+        return sum(g.n_removed for g in self.groups)
 
     def metrics(self) -> dict[str, float]:
         """Scalar summary for the logger (`surgery/...`)."""

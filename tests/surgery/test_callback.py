@@ -199,7 +199,7 @@ def test_removed_neurons_are_the_lowest_scored(tmp_path: Path) -> None:
     "kwargs",
     [
         {"criterion": "last_batch_grad"},
-        {"criterion": "random"},
+        {"criterion": "random", "log_indices": False},
         {"criterion": "accum_grad", "accumulation": "ema", "gr": False, "aggregate": "sum_of_norms"},
         {"criterion": "accum_grad", "class_weighting": "sqrt", "ws": False, "reinit": "he"},
         {"criterion": "accum_grad", "ws_mode": "sqrt", "gda_center": "source", "second_moment": "zero"},

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from functools import partial
 
+import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
@@ -66,3 +68,60 @@ def test_drs_callback_requires_the_deferred_sampler(tiny_data) -> None:
         make_trainer([DeferredResampling()], max_epochs=1, limit_train_batches=1).fit(
             make_module(), tiny_data
         )
+
+
+class RecordSampler(Callback):
+    """Each rank writes the sampler Lightning actually iterates and the indices it draws this epoch."""
+
+    def __init__(self, out_dir) -> None:
+        self.out_dir = out_dir
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        sampler = trainer.train_dataloader.sampler
+        record = {"type": type(sampler).__name__, "replicas": sampler.num_replicas, "indices": list(sampler)}
+        (self.out_dir / f"rank{trainer.global_rank}_epoch{trainer.current_epoch}.json").write_text(
+            json.dumps(record)
+        )
+
+
+@pytest.fixture
+def file_system_sharing():
+    """ddp_spawn pickles the module; file-system sharing works in sandboxes where fd sharing fails."""
+    import torch.multiprocessing as mp
+
+    old = mp.get_sharing_strategy()
+    mp.set_sharing_strategy("file_system")
+    yield
+    mp.set_sharing_strategy(old)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("file_system_sharing")
+def test_ddp_ranks_draw_disjoint_shares_and_lightning_keeps_the_sampler(tmp_path) -> None:
+    data = TinyLongTailData(batch_size=8, sampler=partial(DeferredResampler, start_epoch=1, seed=0))
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp_spawn",
+        max_epochs=2,
+        limit_train_batches=1,
+        limit_val_batches=0,
+        callbacks=[RecordSampler(tmp_path)],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(make_module(), data)
+    n = len(data.train_labels)
+    for epoch in (0, 1):
+        ranks = [json.loads((tmp_path / f"rank{r}_epoch{epoch}.json").read_text()) for r in (0, 1)]
+        assert [r["type"] for r in ranks] == ["DeferredResampler"] * 2  # not wrapped by Lightning
+        assert [r["replicas"] for r in ranks] == [2, 2]
+        assert len(ranks[0]["indices"]) == len(ranks[1]["indices"]) == n // 2
+        reference = DeferredResampler(labels=data.train_labels, start_epoch=1, seed=0, num_replicas=1, rank=0)
+        reference.set_epoch(epoch)
+        merged = [i for pair in zip(ranks[0]["indices"], ranks[1]["indices"]) for i in pair]
+        assert merged == list(reference)  # disjoint positions of one epoch-seeded global draw
+    epoch0 = [json.loads((tmp_path / f"rank{r}_epoch0.json").read_text())["indices"] for r in (0, 1)]
+    assert sorted(epoch0[0] + epoch0[1]) == list(range(n))  # before the switch: each sample once overall
