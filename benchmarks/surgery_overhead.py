@@ -202,6 +202,8 @@ def main() -> None:
         step_cost = min(r["step_cost"] for r in accum)
         direct = 1.0 + step_cost / min(p_all)
         event_s = statistics.median(r["event"] for r in accum)
+        plain_meds = [statistics.median(r["times"]) for r in plain]
+        spread = max(plain_meds) / min(plain_meds)
         lines += [
             "",
             f"## {setting['title']}",
@@ -214,12 +216,14 @@ def main() -> None:
             f"{min_ratio:.3f} fastest/fastest;  {med_ratio:.3f} median/median",
             f"  goal < 1.03: {'PASS' if direct < 1.03 else 'FAIL'} (per-step cost; the batch-time ratios are "
             "only as steady as the machine's load)",
+            f"  noise: the median batch time of identical runs without the callback varied by {spread:.3f}x "
+            f"({', '.join(f'{m:.3f}' for m in plain_meds)} s)",
             f"one surgery event ({accum[0]['groups']} groups): {event_s:.3f} s   goal < 1 s: "
             + ("PASS" if event_s < 1.0 else "FAIL"),
             f"one-off group finding + verification at the first batch: "
             f"{statistics.median(r['setup'] for r in accum):.2f} s",
         ]
-        print("\n".join(lines[-10:]), flush=True)
+        print("\n".join(lines[-11:]), flush=True)
     text = "\n".join(lines) + "\n"
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

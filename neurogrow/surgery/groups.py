@@ -86,7 +86,7 @@ def find_neuron_groups(
 
     if not isinstance(example_input, torch.Tensor) or example_input.dim() < 2:
         raise ValueError("example_input must be a batched tensor such as torch.randn(2, 3, 32, 32)")
-    work = copy.deepcopy(model).eval()
+    work = _hookless_copy(model).eval()
     with torch.enable_grad():  # tracing and the coupling probe need autograd, even if the caller disabled it
         handled = find_handler_groups(work, handlers)
         tp_groups, tp_excluded = _torch_pruning_groups(work, example_input, handled.owned)
@@ -97,6 +97,41 @@ def find_neuron_groups(
             candidates, failed = verify_groups(work, candidates, example_input)
             excluded.update(failed)
     return GroupReport(groups=candidates, excluded=excluded)
+
+
+_HOOK_DICTS = (
+    "_forward_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+    "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs",
+    "_backward_hooks",
+    "_backward_pre_hooks",
+)
+
+
+def _hookless_copy(model: nn.Module) -> nn.Module:
+    """Deep copy without the module hooks that callbacks registered: the probes' forward passes must not
+    reach them, and deep-copying a hook would deep-copy the callback (and the Trainer) it is bound to.
+    Hooks that are part of the computation (``torch.nn.utils`` weight/spectral norm) are kept."""
+    saved = []
+    for module in model.modules():
+        for attr in _HOOK_DICTS:
+            hooks = getattr(module, attr, None)
+            if not hooks:
+                continue
+            saved.append((module, attr, hooks))
+            kept = type(hooks)()
+            if attr == "_forward_pre_hooks":
+                for key, hook in hooks.items():
+                    if type(hook).__module__.startswith("torch.nn.utils"):
+                        kept[key] = hook
+            setattr(module, attr, kept)
+    try:
+        return copy.deepcopy(model)
+    finally:
+        for module, attr, hooks in saved:
+            setattr(module, attr, hooks)
 
 
 def _out_of_scope_prefixes(model: nn.Module) -> tuple[str, ...]:

@@ -117,10 +117,16 @@ def test_find_groups_does_not_touch_the_model() -> None:
     model, x = _model("resnet20_cifar")
     model.train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
+    calls = []
+    handle = model.layer1.register_forward_hook(lambda *_: calls.append(1))  # e.g. a callback's hook
     find_neuron_groups(model, x)
+    assert calls == [], "the probes must not run the model's hooks"
     assert model.training
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
+    model(x)
+    assert calls == [1], "the hooks are still registered afterwards"
+    handle.remove()
 
 
 def test_verification_excludes_a_wrong_map() -> None:
