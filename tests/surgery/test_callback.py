@@ -272,3 +272,12 @@ def test_sqrt_weight_scaling_leaves_both_halves_at_one_over_sqrt2() -> None:
     for unit in (src, tgt):
         got = w.detach().index_select(cons.dim, cons.indices[unit])
         torch.testing.assert_close(got, original * math.sqrt(0.5))
+
+
+def test_runs_under_mixed_precision(tmp_path: Path) -> None:
+    """bf16 autocast: gradients reach the accumulator through the precision plugin, scores stay finite."""
+    surgery = NeuronSurgery(start_epoch=0, interval=1, verify=False)
+    fit(tmp_path, surgery, precision="bf16-mixed")
+    (event,) = read_events(tmp_path)
+    assert event["added"] > 0
+    assert all(math.isfinite(g["score_max"]) and g["score_max"] > 0 for g in event["groups"])
