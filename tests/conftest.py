@@ -6,7 +6,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -14,8 +13,6 @@ from omegaconf import DictConfig, open_dict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "conf"
-
-torch.set_num_threads(max(1, torch.get_num_threads()))
 
 
 def compose_config(*overrides: str, output_dir: Path | None = None) -> DictConfig:

@@ -39,8 +39,8 @@ def test_metrics_are_synced_not_averaged_per_rank():
         mp.spawn(_worker, args=(_free_port(), out), nprocs=2, join=True)
         results = dict(out)
     assert results[0] == results[1]
-    # global: class 0: 3/4 right, class 2: 2/2 right -> top-1 5/6; averaging per-rank accuracies would give 5/6 too
-    # for top-1, but per-class class 0 would be (1 + 0)/2 = 0.5 instead of 0.75.
+    # global: class 0 is 3/4 right, class 2 is 2/2 right -> top-1 5/6, Many 0.75, Few 1.0. Averaging
+    # per-rank results instead would give class 0 (1 + 0) / 2 = 0.5.
     assert abs(results[0]["acc"] - 5 / 6) < 1e-6
     assert abs(results[0]["acc_many"] - 0.75) < 1e-6
     assert abs(results[0]["acc_few"] - 1.0) < 1e-6

@@ -12,40 +12,13 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.loggers import CSVLogger
-from torch.utils.data import DataLoader, TensorDataset
 
 from neurogrow.models.module import LongTailClassifier
 from neurogrow.surgery.callback import NeuronSurgery, sqrt_weight_scaling
 from neurogrow.surgery.edits import remove_neurons, split_neurons
 from neurogrow.surgery.events import EVENTS_FILE, read_events
 from neurogrow.surgery.groups import find_neuron_groups
-
-COUNTS = [24, 12, 6, 6]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread; intra-op threads thrash when the CPUs are shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-class TinyLongTail(L.LightningDataModule):
-    """48 random 32x32 images with long-tailed labels, unshuffled (runs are reproducible)."""
-
-    def __init__(self, batch_size: int = 16) -> None:
-        super().__init__()
-        g = torch.Generator().manual_seed(0)
-        self.class_counts = COUNTS
-        self.labels = torch.cat([torch.full((c,), i) for i, c in enumerate(COUNTS)])
-        self.images = torch.randn(len(self.labels), 3, 32, 32, generator=g)
-        self.batch_size = batch_size
-
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(TensorDataset(self.images, self.labels), batch_size=self.batch_size, shuffle=False)
-
+from tests.surgery.conftest import COUNTS, TinyLongTail
 
 # Small members of the paper's families: a CIFAR ResNet, a ViT (per-head q/k and v groups, MLP hidden
 # units) and MambaOut (gated blocks).

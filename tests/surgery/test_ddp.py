@@ -10,27 +10,11 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 
 from neurogrow.models.module import LongTailClassifier
 from neurogrow.surgery.callback import NeuronSurgery
 from neurogrow.surgery.events import read_events
-
-COUNTS = [24, 12, 6, 6]
-
-
-class TinyLongTail(L.LightningDataModule):
-    """Long-tailed labels sorted by class: under DDP each rank sees a different mix, so a different w_b."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        g = torch.Generator().manual_seed(0)
-        self.class_counts = COUNTS
-        self.labels = torch.cat([torch.full((c,), i) for i, c in enumerate(COUNTS)])
-        self.images = torch.randn(len(self.labels), 3, 32, 32, generator=g)
-
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(TensorDataset(self.images, self.labels), batch_size=8, shuffle=False)
+from tests.surgery.conftest import COUNTS, TinyLongTail
 
 
 class RecordWeights(L.Callback):
@@ -94,7 +78,7 @@ def test_two_ranks_make_identical_decisions(tmp_path: Path) -> None:
         enable_progress_bar=False,
         enable_model_summary=False,
     )
-    trainer.fit(module, datamodule=TinyLongTail())
+    trainer.fit(module, datamodule=TinyLongTail(batch_size=8))
 
     for epoch in (0, 1):
         records = [json.loads((tmp_path / f"rank{r}_epoch{epoch}.json").read_text()) for r in (0, 1)]

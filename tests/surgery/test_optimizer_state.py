@@ -17,15 +17,6 @@ from neurogrow.surgery.optimizer_state import repair_optimizer_state
 SOURCES, TARGETS = torch.tensor([0, 1]), torch.tensor([6, 7])
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread; intra-op threads thrash when the CPUs are shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def setup_model(
     make_opt,
 ) -> tuple[nn.Module, object, torch.optim.Optimizer, tuple[torch.Tensor, torch.Tensor]]:

@@ -9,34 +9,11 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
-from torch.utils.data import DataLoader, TensorDataset
 
 from neurogrow.models.module import LongTailClassifier
 from neurogrow.surgery.callback import NeuronSurgery
 from neurogrow.surgery.events import read_events
-
-COUNTS = [24, 12, 6, 6]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread; intra-op threads thrash when the CPUs are shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-class TinyLongTail(L.LightningDataModule):
-    def __init__(self) -> None:
-        super().__init__()
-        g = torch.Generator().manual_seed(0)
-        self.class_counts = COUNTS
-        self.labels = torch.cat([torch.full((c,), i) for i, c in enumerate(COUNTS)])
-        self.images = torch.randn(len(self.labels), 3, 32, 32, generator=g)
-
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(TensorDataset(self.images, self.labels), batch_size=16, shuffle=False)
+from tests.surgery.conftest import COUNTS, TinyLongTail
 
 
 def classifier() -> LongTailClassifier:

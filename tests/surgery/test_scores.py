@@ -13,15 +13,6 @@ from neurogrow.surgery.scores import GradientAccumulator, batch_weight, class_we
 from neurogrow.surgery.selection import choose, num_modified, validate_ratio
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread; intra-op threads thrash when the CPUs are shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def mlp() -> tuple[nn.Sequential, NeuronGroup]:
     """Linear(3, 4) -> ReLU -> Linear(4, 2) and its hidden-unit group, written to the groups contract."""
     torch.manual_seed(0)
