@@ -1,8 +1,8 @@
 """A short CPU comparison on CIFAR-10-LT (IF=100): baseline vs neuron surgery, same everything else.
 
 Both runs use the same recipe (ResNet-32, SGD lr 0.1, cosine over --epochs, batch 128, seed 0) and the
-surgery callback; the baseline has `nam=false` (the callback accumulates but never edits), so the runs
-differ only in the neuron modification. Events come after epochs 3, 6, 9, ... (0-indexed start_epoch=2).
+surgery callback; the baseline has `nam=false` (the callback is inert), so the runs differ only in the
+neuron modification. Events come after epochs 3, 6, 9, ... (0-indexed start_epoch=2).
 This is far shorter than the paper's 150 epochs (a CPU budget), so it shows that the method runs and what
 it does early in training, not the paper's final numbers. The test set is only read once, at the end.
 

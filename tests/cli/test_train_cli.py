@@ -65,7 +65,7 @@ def test_submitit_local_multirun_gives_one_run_directory_per_job(tmp_path: Path)
             "logger=csv",
             "optimizer.lr=0.05,0.1",
             "trainer.max_epochs=1",
-            "+trainer.limit_test_batches=2",
+            "trainer.limit_test_batches=2",
             f"hydra.sweep.dir={tmp_path}",
         ]
     )

@@ -24,7 +24,7 @@ def test_smoke_run_with_surgery_writes_events_and_exports_strictly(run_experimen
         "callbacks=surgery",
         "callbacks.surgery.start_epoch=0",
         "callbacks.surgery.interval=1",
-        "+trainer.limit_test_batches=2",
+        "trainer.limit_test_batches=2",
     )
     events = read_events(run_dir)
     assert [e["epoch"] for e in events] == [0, 1]  # smoke runs 2 epochs: one event at the end of each
