@@ -101,7 +101,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             for lg in loggers:
                 if hasattr(lg, "log_image"):
                     lg.log_image(key="test/per_class_accuracy", images=[str(plot)])
-            print_summary(metrics, title=f"{cfg.task_name}: test accuracy ({run_dir})")
+            print_summary(metrics, title=f"{cfg.task_name}: test accuracy (%)")
+            log.info("run directory: %s", run_dir)
     finally:
         _finish_wandb(loggers)
     return metrics
