@@ -17,6 +17,7 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
+from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from neurogrow.cli.errors import user_error_message
@@ -48,7 +49,7 @@ def _optional(node: DictConfig | None) -> Any:
 def _finish_wandb(loggers: list[Any]) -> None:
     # Each job of a sweep must be its own wandb run: close this one before the next job starts.
     for lg in loggers:
-        if type(lg).__name__ == "WandbLogger" and getattr(lg, "_experiment", None) is not None:
+        if isinstance(lg, WandbLogger) and lg._experiment is not None:
             lg.experiment.finish()
 
 

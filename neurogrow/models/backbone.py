@@ -18,7 +18,7 @@ from torch import nn
 
 import neurogrow.models.cifar_resnet as cifar_resnet
 
-__all__ = ["UnknownBackboneError", "create_backbone", "small_input_supported"]
+__all__ = ["UnknownBackboneError", "check_backbone_name", "create_backbone"]
 
 
 class UnknownBackboneError(ValueError):
@@ -71,14 +71,6 @@ def _defining_module(name: str) -> str:
     return model_entrypoint(name).__module__
 
 
-def small_input_supported(name: str) -> bool:
-    """Whether `create_backbone(name, ..., small_input=True)` knows this model's family."""
-    check_backbone_name(name)
-    if _defining_module(name) in _CREATE_KWARGS:
-        return True
-    return _lookup(_STEM_ADAPTERS, type(timm.create_model(name, num_classes=0))) is not None
-
-
 def check_backbone_name(name: str) -> None:
     """Raise a helpful error for a name timm does not know, suggesting close ones."""
     if timm.is_model(name):
@@ -103,10 +95,11 @@ def create_backbone(
     check_backbone_name(name)
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-    if small_input:
-        kwargs = {**_CREATE_KWARGS.get(_defining_module(name), {}), **kwargs}
+    size_kwargs = _CREATE_KWARGS.get(_defining_module(name)) if small_input else None
+    if size_kwargs:
+        kwargs = {**size_kwargs, **kwargs}
     model = timm.create_model(name, pretrained=pretrained, num_classes=num_classes, **kwargs)
-    if small_input and _defining_module(name) not in _CREATE_KWARGS:
+    if small_input and not size_kwargs:
         adapter = _lookup(_STEM_ADAPTERS, type(model))
         if adapter is None:
             raise ValueError(
