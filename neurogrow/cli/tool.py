@@ -15,7 +15,7 @@ __all__ = ["main"]
 
 
 def _coverage(args: argparse.Namespace) -> int:
-    from neurogrow.surgery.coverage import coverage, format_table, resolve_models
+    from neurogrow.cli.coverage import coverage, format_table, resolve_models
 
     names = resolve_models(args.models)
     if args.noise < 0:
