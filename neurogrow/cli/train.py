@@ -1,7 +1,7 @@
 """`neurogrow-train`: compose a run with Hydra, fit, test, and write the run directory.
 
 neurogrow-train experiment=smoke
-neurogrow-train -m callbacks=surgery callbacks.surgery.ratio=0.05,0.1,0.2
+neurogrow-train -m surgery=default callbacks.surgery.ratio=0.05,0.1,0.2
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from neurogrow.cli.run_files import (
 )
 from neurogrow.cli.summary import print_summary
 from neurogrow.metrics import plot_per_class_accuracy
+from neurogrow.surgery.config import old_override_message
 
 log = logging.getLogger("neurogrow")
 
@@ -146,6 +147,10 @@ def main() -> None:
             f"neurogrow-train: error: the configs (package {CONFIG_PACKAGE}) are not installed; "
             "reinstall neurogrow (pip install -e . in a checkout)"
         )
+    old = old_override_message(sys.argv[1:])  # old surgery spellings: fail with the new one
+    if old is not None:
+        print(f"neurogrow-train: error: {old}", file=sys.stderr)
+        raise SystemExit(2)
     _hydra_main()
 
 

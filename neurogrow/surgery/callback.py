@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import lightning.pytorch as pl
@@ -22,6 +22,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 
+from neurogrow.surgery.config import GDA, GR, WS, Schedule, Scoring, Split, SurgeryConfig
 from neurogrow.surgery.dormant import DormantSlots
 from neurogrow.surgery.edits import remove_neurons, split_neurons
 from neurogrow.surgery.events import EventLog, GroupChange, SurgeryEvent
@@ -33,7 +34,7 @@ from neurogrow.surgery.scores import (
     class_weights,
     neuron_norms_from,
 )
-from neurogrow.surgery.selection import choose, num_modified, validate_ratio
+from neurogrow.surgery.selection import choose, num_modified
 
 __all__ = ["NeuronSurgery"]
 
@@ -67,104 +68,54 @@ def backbone_of(pl_module: nn.Module) -> nn.Module:
 class NeuronSurgery(Callback):
     """Paired neuron adding/removing at epoch boundaries, driven by class-reweighted accumulated gradients.
 
-    Args:
-        ratio: modification ratio r; per group k = ceil(r * N) neurons are split and k removed.
-        start_epoch, interval, last_epoch, num_events: events happen at the END of the (0-indexed) epochs
-            `start_epoch + i * interval` that are `<= last_epoch` and with `i < num_events`.
-            The paper's CIFAR schedule (150 epochs, every 30) is start_epoch=29, interval=30, last_epoch=119.
-        accumulate_epochs: how many epochs (ending with the event epoch) gradients are accumulated over.
-        criterion: accum_grad (the method) | last_batch_grad | l1 (weight L1 norm) | random.
-        accumulation: "mean" (running mean of w_b * g) or "ema" (with `decay`).
-        aggregate: "norm_of_sum" (norm of the accumulated gradient vector) or "sum_of_norms".
-        class_weighting: "linear" (N_max / N_c, the paper) or "sqrt".
-        nam, gr, ws, gda: the paper's ablation switches (neuron modification, gradient reweighting,
-            weight scaling, gradient diversity assurance).
-        noise: GDA's epsilon, the std of the perturbation of new neurons' norm gamma/beta.
-        reinit: "split" (copy the source, function preserving) or "he" (fresh He-initialised rows).
-        keep_fraction: WS factor a: the source keeps a of its consumer columns, the copy gets 1 - a
-            (0.5 = C/C' for one split neuron).
-        ws_mode: "linear" (C/C': source and copy share the consumer weights, function preserving) or
-            "sqrt" (sqrt(C/C'): both keep 1/sqrt(2) of them, preserving the variance instead).
-        gda_center: GDA draws new gamma/beta around their init values ("init") or the source's ("source").
-        score_roles: which slices of a group make up "the neuron's parameters" for scoring.
-        second_moment: how new rows' Adam second moment starts ("source" copy or "zero").
-        schedule: "paired" (the paper) or "grow_prune" (dormant slots; see `neurogrow.surgery.dormant`).
-        input_size: (C, H, W) of the probe input used to find groups; default: the first training batch.
-        seed: seeds the callback's own generator (random criterion, GDA noise, dormant slots).
+    The options and their valid values are documented in :mod:`neurogrow.surgery.config` and
+    ``docs/surgery.md``; each group (``schedule``, ``scoring``, ``gr``, ``ws``, ``gda``, ``split``) is a
+    mapping (as Hydra passes it) or its dataclass. Invalid values and the old flat names are rejected here.
     """
 
     def __init__(
         self,
         ratio: float = 0.1,
-        start_epoch: int = 29,
-        interval: int = 30,
-        last_epoch: int | None = None,
-        num_events: int | None = None,
-        accumulate_epochs: int = 1,
-        criterion: Criterion = "accum_grad",
-        accumulation: Literal["mean", "ema"] = "mean",
-        decay: float = 0.9,
-        aggregate: Literal["norm_of_sum", "sum_of_norms"] = "norm_of_sum",
-        class_weighting: Literal["linear", "sqrt"] = "linear",
-        nam: bool = True,
-        gr: bool = True,
-        ws: bool = True,
-        gda: bool = True,
-        noise: float = 0.01,
-        reinit: Literal["split", "he"] = "split",
-        keep_fraction: float = 0.5,
-        ws_mode: Literal["linear", "sqrt"] = "linear",
-        gda_center: Literal["init", "source"] = "init",
-        score_roles: Sequence[str] = ("out", "channel", "qk"),
-        second_moment: Literal["source", "zero"] = "source",
-        schedule: Literal["paired", "grow_prune"] = "paired",
-        input_size: Sequence[int] | None = None,
+        policy: str = "paired",
+        schedule: Schedule | Mapping[str, Any] | None = None,
+        scoring: Scoring | Mapping[str, Any] | None = None,
+        gr: GR | Mapping[str, Any] | None = None,
+        ws: WS | Mapping[str, Any] | None = None,
+        gda: GDA | Mapping[str, Any] | None = None,
+        split: Split | Mapping[str, Any] | None = None,
         verify: bool = True,
+        input_size: Sequence[int] | None = None,
         seed: int = 0,
         log_indices: bool = True,
+        **old_or_unknown: Any,
     ) -> None:
         super().__init__()
-        self.ratio = validate_ratio(ratio)
-        if start_epoch < 0 or interval < 1:
-            raise ValueError(f"need start_epoch >= 0 and interval >= 1, got {start_epoch}, {interval}")
-        if not 1 <= accumulate_epochs <= interval:
-            raise ValueError(
-                f"accumulate_epochs must lie in [1, interval={interval}], got {accumulate_epochs}"
-            )
-        if criterion not in ("accum_grad", "last_batch_grad", "l1", "random"):
-            raise ValueError(
-                f"criterion must be one of accum_grad, last_batch_grad, l1, random; got {criterion!r}"
-            )
-        if reinit not in ("split", "he"):
-            raise ValueError(f"reinit must be 'split' or 'he', got {reinit!r}")
-        if schedule not in ("paired", "grow_prune"):
-            raise ValueError(f"schedule must be 'paired' or 'grow_prune', got {schedule!r}")
-        if noise < 0:
-            raise ValueError(f"noise must be >= 0, got {noise}")
-        self.start_epoch, self.interval, self.last_epoch = int(start_epoch), int(interval), last_epoch
-        self.num_events, self.accumulate_epochs = num_events, int(accumulate_epochs)
-        if schedule == "grow_prune" and self._planned_events() not in (None,) and self._planned_events() % 2:
-            raise ValueError(
-                f"schedule=grow_prune must end with a prune event, so the number of events must be even; "
-                f"this schedule has {self._planned_events()} (adjust last_epoch or num_events)"
-            )
-        self.criterion, self.accumulation, self.decay = criterion, accumulation, decay
-        self.aggregate = aggregate
-        class_weights([1], class_weighting)  # validates the mode name early, with a clear message
-        self.class_weighting = class_weighting
-        self.nam, self.gr, self.ws, self.gda = bool(nam), bool(gr), bool(ws), bool(gda)
-        self.noise, self.reinit, self.score_roles = float(noise), reinit, tuple(score_roles)
-        if not 0.0 < keep_fraction < 1.0:
-            raise ValueError(f"keep_fraction must lie in (0, 1), got {keep_fraction}")
-        self.keep_fraction, self.gda_center = float(keep_fraction), gda_center
-        if ws_mode not in ("linear", "sqrt"):
-            raise ValueError(f"ws_mode must be 'linear' or 'sqrt', got {ws_mode!r}")
-        if ws_mode == "sqrt" and self.keep_fraction != 0.5:
-            raise ValueError("ws_mode=sqrt scales source and copy alike: it needs keep_fraction=0.5")
-        self.ws_mode = ws_mode
-        self.second_moment, self.schedule = second_moment, schedule
-        self.input_size = tuple(input_size) if input_size is not None else None
-        self.verify, self.seed, self.log_indices = verify, int(seed), log_indices
+        groups = {"schedule": schedule, "scoring": scoring, "gr": gr, "ws": ws, "gda": gda, "split": split}
+        cfg = SurgeryConfig.build(
+            ratio=ratio,
+            policy=policy,
+            **{k: v for k, v in groups.items() if v is not None},
+            verify=verify,
+            input_size=input_size,
+            seed=seed,
+            log_indices=log_indices,
+            **old_or_unknown,
+        )
+        self.config = cfg
+        self.ratio = cfg.ratio
+        self.start_epoch, self.interval = cfg.schedule.start_epoch, cfg.schedule.interval
+        self.last_epoch, self.num_events = None, cfg.schedule.num_events
+        self.accumulate_epochs = cfg.schedule.accumulate_epochs
+        self.criterion, self.accumulation = cfg.scoring.criterion, cfg.scoring.accumulation
+        self.decay, self.aggregate = cfg.scoring.ema_decay, cfg.scoring.aggregate
+        self.class_weighting = cfg.gr.class_weighting
+        self.nam, self.gr, self.ws, self.gda = True, cfg.gr.enabled, cfg.ws.enabled, cfg.gda.enabled
+        self.noise, self.reinit, self.score_roles = cfg.gda.noise, cfg.split.reinit, cfg.scoring.roles
+        self.keep_fraction, self.gda_center = cfg.ws.keep_fraction, cfg.gda.center
+        self.ws_mode = cfg.ws.mode
+        self.second_moment, self.schedule = cfg.split.second_moment, cfg.policy
+        self.input_size = cfg.input_size
+        self.verify, self.seed, self.log_indices = cfg.verify, cfg.seed, cfg.log_indices
 
         self.generator = torch.Generator().manual_seed(self.seed)
         self.event_count = 0

@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from neurogrow.surgery.groups import NeuronGroup, TensorSlice
+from neurogrow.surgery.types import NeuronGroup, TensorSlice
 
 __all__ = ["neuron_norms", "remove_neurons", "split_neurons", "tensor_at", "touched_indices"]
 

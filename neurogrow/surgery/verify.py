@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from neurogrow.surgery.edits import neuron_norms, remove_neurons, split_neurons, tensor_at
-from neurogrow.surgery.groups import NeuronGroup
+from neurogrow.surgery.types import NeuronGroup
 
 __all__ = ["randomize_degenerate", "split_all", "verify_groups"]
 

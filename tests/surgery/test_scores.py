@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from neurogrow.surgery.groups import NeuronGroup, TensorSlice
 from neurogrow.surgery.scores import GradientAccumulator, batch_weight, class_weights, neuron_norms_from
 from neurogrow.surgery.selection import choose, num_modified, validate_ratio
+from neurogrow.surgery.types import NeuronGroup, TensorSlice
 
 
 def mlp() -> tuple[nn.Sequential, NeuronGroup]:
