@@ -6,6 +6,7 @@ neurogrow-train -m surgery=default callbacks.surgery.ratio=0.05,0.1,0.2
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
@@ -33,7 +34,9 @@ from neurogrow.surgery.config import old_override_message
 
 log = logging.getLogger("neurogrow")
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+# The configs ship inside the package (conf/ is installed as `neurogrow.conf`, see setup.py), so an
+# installed `neurogrow-train` finds them wherever it is started; in a checkout they are conf/ itself.
+CONFIG_PACKAGE = "neurogrow.conf"
 
 
 def _instantiate_dict(group: DictConfig | None) -> list[Any]:
@@ -119,7 +122,7 @@ def _load_weights(model: torch.nn.Module, path: Path) -> None:
     log.info("initialised weights from %s", path)
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_PACKAGE}", config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
     try:
         metrics = train(cfg)
@@ -139,6 +142,11 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     """Console-script entry point (`neurogrow-train`)."""
+    if importlib.util.find_spec(CONFIG_PACKAGE) is None:  # e.g. an editable install older than setup.py
+        sys.exit(
+            f"neurogrow-train: error: the configs (package {CONFIG_PACKAGE}) are not installed; "
+            "reinstall neurogrow (pip install -e . in a checkout)"
+        )
     old = old_override_message(sys.argv[1:])  # old surgery spellings: fail with the new one
     if old is not None:
         print(f"neurogrow-train: error: {old}", file=sys.stderr)

@@ -19,6 +19,8 @@ class LongTailLoss(nn.Module):
     """
 
     class_weights: torch.Tensor | None
+    # The loss is defined on cosine logits: the model then uses `neurogrow.models.heads.NormedLinear`.
+    normed_head: bool = False
 
     def __init__(self, class_counts: Sequence[int]) -> None:
         super().__init__()
