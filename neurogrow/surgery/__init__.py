@@ -3,7 +3,6 @@
 from neurogrow.surgery.callback import NeuronSurgery
 from neurogrow.surgery.edits import neuron_norms, remove_neurons, split_neurons, tensor_at, touched_indices
 from neurogrow.surgery.events import EVENTS_FILE, read_events
-from neurogrow.surgery.export import export_checkpoint
 from neurogrow.surgery.groups import GroupReport, NeuronGroup, TensorSlice, find_neuron_groups
 from neurogrow.surgery.verify import verify_groups
 
@@ -13,7 +12,6 @@ __all__ = [
     "NeuronGroup",
     "NeuronSurgery",
     "TensorSlice",
-    "export_checkpoint",
     "find_neuron_groups",
     "neuron_norms",
     "read_events",
