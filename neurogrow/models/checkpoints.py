@@ -92,6 +92,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 def save_atomic(payload: Any, path: Path) -> None:
     """`torch.save` to a temporary file beside `path`, fsync, rename over `path`, fsync the directory."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    for orphan in path.parent.glob(f".{path.name}.*.tmp"):  # left by a process killed while writing
+        with contextlib.suppress(FileNotFoundError):
+            orphan.unlink()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint is as readable as any file
