@@ -39,10 +39,12 @@ def _coverage(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     if not args.checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint {args.checkpoint} does not exist; pass a Lightning .ckpt file")
-    from neurogrow.surgery.export import export_checkpoint
+    from neurogrow.models.export import export_checkpoint
 
-    out = export_checkpoint(args.checkpoint, args.out)
-    print(f"wrote {out}")
+    export = export_checkpoint(args.checkpoint, args.out, trust=args.trust)
+    print(f"wrote {export.path}")
+    print(f"timm.create_model keyword arguments: {json.dumps(export.timm_kwargs)}")
+    print(export.instructions())
     return 0
 
 
@@ -67,9 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cov.set_defaults(func=_coverage)
 
-    exp = sub.add_parser("export", help="write a strict-loading timm state dict from a training checkpoint")
+    exp = sub.add_parser(
+        "export", help="write the trained network as safetensors and print how to rebuild it (timm kwargs)"
+    )
     exp.add_argument("checkpoint", type=Path, help="Lightning checkpoint (.ckpt) of a neurogrow run")
     exp.add_argument("out", type=Path, help="output .safetensors file")
+    exp.add_argument(
+        "--trust",
+        action="store_true",
+        help="allow full unpickling (checkpoints of older neurogrow versions hold pickled classes); "
+        "this runs code from the file: only for files you trust",
+    )
     exp.set_defaults(func=_export)
     return parser
 

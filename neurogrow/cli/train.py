@@ -30,6 +30,7 @@ from neurogrow.cli.run_files import (
 )
 from neurogrow.cli.summary import print_summary
 from neurogrow.metrics import plot_per_class_accuracy
+from neurogrow.models.checkpoints import CheckpointError, load_checkpoint
 from neurogrow.surgery.config import old_override_message
 
 log = logging.getLogger("neurogrow")
@@ -80,8 +81,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         scheduler=_optional(cfg.get("scheduler")),
         _convert_="all",
     )
+    trust = bool(cfg.get("trust_checkpoint", False))
     if cfg.get("init_from"):
-        _load_weights(model, Path(cfg.init_from))
+        _load_weights(model, Path(cfg.init_from), trust=trust)
 
     callbacks = _instantiate_dict(cfg.get("callbacks"))
     loggers = _instantiate_dict(cfg.get("logger"))
@@ -91,9 +93,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        # weights_only unless trusted: a checkpoint never runs code (AtomicCheckpointIO explains failures)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=not trust)
         test_ckpt = None if cfg.test_ckpt == "last" or trainer.max_epochs == 0 else cfg.test_ckpt
-        trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt)
+        trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt, weights_only=not trust)
         metrics = dict(model.test_results)
         if trainer.is_global_zero:
             write_metrics(run_dir, metrics)
@@ -113,12 +116,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
-def _load_weights(model: torch.nn.Module, path: Path) -> None:
+def _load_weights(model: torch.nn.Module, path: Path, trust: bool) -> None:
     if not path.is_file():
         raise FileNotFoundError(f"init_from: no checkpoint at {path}; point it to a .ckpt of an earlier run")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = load_checkpoint(path, trust=trust, trust_hint="set trust_checkpoint=true")
     state = checkpoint.get("state_dict", checkpoint)
-    model.load_state_dict(state, strict=True)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:  # another architecture or number of classes
+        first = str(err).strip().splitlines()[-1].strip()[:160]
+        raise CheckpointError(
+            f"init_from: {path} does not fit this model ({first}); use a checkpoint of the same "
+            "model and data (model=..., data=...) or drop init_from"
+        ) from None
     log.info("initialised weights from %s", path)
 
 
