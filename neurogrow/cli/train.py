@@ -79,6 +79,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         loss=instantiate(cfg.loss),
         optimizer=instantiate(cfg.optimizer),
         scheduler=_optional(cfg.get("scheduler")),
+        shot_groups=cfg.get("metrics"),
         _convert_="all",
     )
     trust = bool(cfg.get("trust_checkpoint", False))
@@ -105,6 +106,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                 datamodule.class_counts,
                 run_dir / "per_class_accuracy.png",
                 class_names=datamodule.class_names,
+                shot_thresholds=OmegaConf.to_container(cfg.metrics) if cfg.get("metrics") else None,
             )
             for lg in loggers:
                 if hasattr(lg, "log_image"):

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from neurogrow.data.eval_order import StratifiedOrder
 from neurogrow.data.profiles import balanced_holdout
 
 __all__ = ["LongTailDataModule"]
@@ -133,7 +134,10 @@ class LongTailDataModule(L.LightningDataModule):
             raise RuntimeError(
                 "call prepare_data() and setup() on the datamodule before asking for dataloaders."
             )
-        sampler = self.sampler(labels=self.train_labels) if (train and self.sampler is not None) else None
+        if train:
+            sampler = self.sampler(labels=self.train_labels) if self.sampler is not None else None
+        else:  # a limited evaluation (limit_val_batches, ...) still sees every class
+            sampler = StratifiedOrder(dataset.labels) if hasattr(dataset, "labels") else None
         return DataLoader(
             dataset,
             batch_size=self.batch_size if train else self.eval_batch_size,
