@@ -4,7 +4,7 @@ Stage two of decoupled training starts from a stage-one checkpoint (`init_from=.
 re-trains the classifier on frozen features with class-balanced sampling (cRT), rescales the trained
 classifier's weights (τ-normalisation, no training), or re-trains it under a per-class weight-norm
 bound (MaxNorm, projected gradient). All act on `pl_module.model.get_classifier()` (timm interface).
-`NormedClassifier` swaps the linear head for LDAM's cosine classifier (`NormedLinear`).
+`NormedClassifier` swaps the linear head for LDAM's cosine classifier (`neurogrow.models.heads.NormedLinear`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 from torch import nn
 from torch.utils.hooks import RemovableHandle
+
+from neurogrow.models.heads import NormedLinear
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +40,6 @@ def last_linear(pl_module: pl.LightningModule) -> nn.Linear:
             f"classifier re-balancing needs an nn.Linear in the classifier ({type(classifier).__name__})"
         )
     return linears[-1]
-
-
-class NormedLinear(nn.Linear):
-    """Cosine classifier of LDAM-DRW (`NormedLinear`): logits = <x/||x||, w_c/||w_c||>, no bias.
-
-    A subclass of `nn.Linear` (weight `[classes, features]`) so torch-pruning and neuron surgery treat it
-    as a linear layer.
-    """
-
-    def __init__(self, in_features: int, out_features: int) -> None:
-        super().__init__(in_features, out_features, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(F.normalize(x, dim=1), F.normalize(self.weight, dim=1))
 
 
 class NormedClassifier(Callback):

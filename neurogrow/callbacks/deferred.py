@@ -1,7 +1,7 @@
 """Deferred re-weighting (DRW) and deferred re-sampling (DRS) of Cao et al. 2019 (LDAM-DRW).
 
 Train with the plain loss first, then switch to class-balanced weights at `start_epoch` (160 of 200
-epochs on CIFAR in the paper). DRW is this callback; DRS is `neurogrow.losses.samplers.DeferredResampler`,
+epochs on CIFAR in the paper). DRW is this callback; DRS is `neurogrow.data.samplers.DeferredResampler`,
 whose `set_epoch` (called by Lightning every epoch) switches the sampling; `DeferredResampling` here
 only validates and logs that switch.
 """
@@ -13,8 +13,8 @@ import logging
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
+from neurogrow.data.samplers import DeferredResampler
 from neurogrow.losses.base import LongTailLoss
-from neurogrow.losses.samplers import DeferredResampler
 from neurogrow.losses.weights import WeightScheme, class_weights
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class DeferredResampling(Callback):
         sampler = getattr(loader, "sampler", None)
         if not isinstance(sampler, DeferredResampler):
             raise ValueError(
-                "DRS needs the train dataloader to use neurogrow.losses.samplers.DeferredResampler "
+                "DRS needs the train dataloader to use neurogrow.data.samplers.DeferredResampler "
                 f"(got {type(sampler).__name__}); select it with `reweighting=drs` and no other sampler"
             )
         return sampler
