@@ -1,4 +1,4 @@
-"""The ``neurogrow`` command: ``neurogrow coverage`` and ``neurogrow export``.
+"""The ``neurogrow`` command: ``neurogrow coverage``, ``neurogrow export`` and ``neurogrow report``.
 
 Heavy imports (timm, torch-pruning) happen inside the subcommands so that ``neurogrow --help`` is instant.
 """
@@ -48,6 +48,18 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from neurogrow.report import make_report
+
+    by = [k.strip() for k in args.by.split(",") if k.strip()] if args.by else None
+    out = args.out if args.out is not None else Path.cwd() / "report"
+    _, written = make_report(args.paths, out, by=by, reference=args.reference, title=args.title)
+    print(written["text"])
+    figures = ", ".join(p.name for p in written["figures"]) or "none"
+    print(f"wrote {written['markdown']}, groups.csv, runs.csv; figures: {figures}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="neurogrow", description="neurogrow tools (training: neurogrow-train)"
@@ -81,6 +93,27 @@ def build_parser() -> argparse.ArgumentParser:
         "this runs code from the file: only for files you trust",
     )
     exp.set_defaults(func=_export)
+
+    rep = sub.add_parser(
+        "report",
+        help="tables (Markdown, CSV) and figures from run or multirun directories",
+        description="Collect run directories (folders with config.yaml; finished ones have metrics.json) "
+        "below the given paths, group them by the config keys that differ (or --by), and report mean ± std "
+        "over seeds of overall/Many/Medium/Few/balanced accuracy, the paired difference to --reference "
+        "with a 95%% Student-t interval, and the paper's numbers where known.",
+    )
+    rep.add_argument("paths", nargs="+", type=Path, help="run directories or multirun (sweep) directories")
+    rep.add_argument("--out", type=Path, default=None, help="output directory (default: ./report)")
+    rep.add_argument(
+        "--by", default=None, help="comma-separated config keys to group by, e.g. model.backbone,method"
+    )
+    rep.add_argument(
+        "--reference",
+        default=None,
+        help="the group to compare with, as key=value[,key=value], e.g. method=conventional",
+    )
+    rep.add_argument("--title", default="neurogrow report", help="heading of report.md")
+    rep.set_defaults(func=_report)
     return parser
 
 

@@ -10,6 +10,7 @@ import importlib.util
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -134,11 +135,22 @@ def _load_weights(model: torch.nn.Module, path: Path, trust: bool) -> None:
     log.info("initialised weights from %s", path)
 
 
+def _record_failure(err: BaseException) -> None:
+    """`error.txt` in the run directory, so that `neurogrow report` lists the run as failed, with why."""
+    try:
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "error.txt").write_text("".join(traceback.format_exception(err)))
+    except (OSError, ValueError):
+        pass  # recording the failure must never hide the error itself
+
+
 @hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_PACKAGE}", config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
     try:
         metrics = train(cfg)
     except Exception as err:  # turn known user mistakes into one clear line, not a traceback wall
+        _record_failure(err)
         message = user_error_message(err)
         if message is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
