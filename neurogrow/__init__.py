@@ -1,5 +1,7 @@
 """neurogrow: long-tailed image classification with neuron surgery during training."""
 
-from neurogrow import models as _models  # noqa: F401  (registers resnet32_cifar with timm)
+# As `import timm` does: importing the package imports its models package, whose __init__ registers
+# the CIFAR ResNets (`resnet*_cifar`) with timm's registry, so `timm.create_model` knows them.
+from neurogrow import models as _models  # noqa: F401
 
 __version__ = "0.1.0"
