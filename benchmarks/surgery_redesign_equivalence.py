@@ -5,6 +5,8 @@ Runs the same short CLI run twice: on the code before the redesign (commit 4da03
 command line, and on this tree with the new names; then compares the decisions (sources, targets and
 removed indices of every group, per event) in both `surgery_events.jsonl`. Prints IDENTICAL or the
 differences, and writes the report to benchmarks/results/surgery_redesign_equivalence.txt.
+Give NEW_COMMIT to compare a commit instead of this tree: only a commit whose training is otherwise that
+of 4da0360 (3452aa8: the redesign alone) can show the surgery's decisions unchanged.
 
     python benchmarks/surgery_redesign_equivalence.py [NEW_COMMIT]
 """
