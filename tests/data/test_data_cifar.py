@@ -11,10 +11,11 @@ import timm
 import torch
 from torch.utils.data import WeightedRandomSampler
 
-import neurogrow  # noqa: F401  (registers the CIFAR ResNets with timm)
+import neurogrow.models  # noqa: F401  (registers the CIFAR ResNets with timm)
 from neurogrow.data import CIFAR10LTDataModule, CIFAR100LTDataModule
 from neurogrow.data.cifar_sources import CIFAR10_CLASSES
 from neurogrow.data.profiles import long_tail_counts
+from tests.conftest import make_trainer
 
 PAPER_COUNTS = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
 
@@ -119,17 +120,7 @@ def test_lightning_fit_gets_normalised_float_batches(cifar10_offline):
     L.seed_everything(0)
     dm = CIFAR10LTDataModule(**cifar10_offline, batch_size=32)
     model = _Recorder()
-    trainer = L.Trainer(
-        max_epochs=1,
-        limit_train_batches=2,
-        limit_val_batches=1,
-        num_sanity_val_steps=0,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = make_trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=1)
     trainer.fit(model, datamodule=dm)
     assert len(model.seen["train"]) == 2 and len(model.seen["val"]) == 1
     for dtype, shape, ydtype, mean in model.seen["train"] + model.seen["val"]:

@@ -17,7 +17,7 @@ from neurogrow.callbacks import (
 from neurogrow.data.samplers import ClassBalancedSampler
 from neurogrow.losses import LDAMLoss
 from neurogrow.models.heads import NormedLinear
-from tests.toolbox.conftest import COUNTS, TinyLongTailData, make_module, make_trainer
+from tests.conftest import COUNTS, TinyLongTailData, make_module, make_trainer
 
 # The stage-two callbacks only check that a stage-one checkpoint was named (the train entry loads it);
 # these tests train stage one in memory instead.
