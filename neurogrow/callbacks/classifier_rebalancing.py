@@ -14,7 +14,7 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
@@ -160,34 +160,70 @@ class TauNormalization(StageTwo):
 class MaxNorm(ClassifierRetraining):
     """MaxNorm (Alshammari et al., "Long-Tailed Recognition via Weight Balancing", CVPR 2022).
 
-    Fine-tunes the stage-one classifier (not re-initialised) on frozen features with class-balanced
-    sampling, as cRT, by projected gradient descent: after every optimiser step each class's weight
-    vector is projected onto the ball ||w_c|| <= `max_norm` (the paper's `thresh`, 0.1). Bias untouched.
+    As the reference `MaxNorm_via_PGD(thresh=0.1)` (LTR-weight-balancing, `utils/regularizers.py`): the
+    stage-one classifier is fine-tuned (not re-initialised) on frozen features with class-balanced
+    sampling, as cRT, by projected gradient descent. The radius is relative,
+    ``min_c ||w_c|| + thresh * (max_c ||w_c|| - min_c ||w_c||)`` of the classifier the fit starts from
+    (stage one), fixed once, and every class weight vector above it is scaled back onto it at the end of
+    each training epoch (once per epoch, as the reference). Bias untouched.
+
+    Args:
+        thresh: the reference's `thresh` (relative) or, with ``relative=False``, an absolute radius.
+        relative: compute the radius from the starting classifier as the reference (default).
+        interval: ``"epoch"`` (reference) or ``"step"`` (project after every optimizer step).
     """
 
     technique = "MaxNorm"
+    INTERVALS = ("epoch", "step")
 
     def __init__(
         self,
         init_from: str | None,
-        max_norm: float = 0.1,
+        thresh: float = 0.1,
+        relative: bool = True,
+        interval: str = "epoch",
         reinit: bool = False,
         balanced_sampling: bool = True,
     ) -> None:
         super().__init__(init_from, reinit=reinit, balanced_sampling=balanced_sampling)
-        if max_norm <= 0:
-            raise ValueError(f"max_norm must be > 0, got {max_norm}")
-        self.max_norm = max_norm
+        if not thresh > 0:
+            raise ValueError(f"MaxNorm: thresh must be > 0, got {thresh}")
+        if interval not in self.INTERVALS:
+            raise ValueError(f"MaxNorm: interval must be one of {self.INTERVALS}, got {interval!r}")
+        self.thresh, self.relative, self.interval = float(thresh), relative, interval
+        self.radius: float | None = None
+
+    @staticmethod
+    def radius_of(weight: torch.Tensor, thresh: float) -> float:
+        """The reference's per-layer threshold: min + thresh * (max - min) of the row norms."""
+        norms = weight.detach().flatten(1).norm(dim=1)
+        return float(norms.min() + thresh * (norms.max() - norms.min()))
 
     @torch.no_grad()
     def _project(self, pl_module: pl.LightningModule) -> None:
         w = last_linear(pl_module).weight
-        w.copy_(torch.renorm(w, p=2, dim=0, maxnorm=self.max_norm))
+        norms = w.flatten(1).norm(dim=1)
+        over = norms > self.radius
+        w[over] *= (self.radius / norms[over]).view(-1, *([1] * (w.ndim - 1)))
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._project(pl_module)
+        if self.radius is None:  # a resumed run keeps the radius of its stage-one classifier
+            w = last_linear(pl_module).weight
+            self.radius = self.radius_of(w, self.thresh) if self.relative else self.thresh
+            rank_zero_info(f"MaxNorm: class weight norms bounded by {self.radius:.6g}")
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx
     ) -> None:
-        self._project(pl_module)
+        if self.interval == "step":
+            self._project(pl_module)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.interval == "epoch":
+            self._project(pl_module)
+
+    def state_dict(self) -> dict[str, float | None]:
+        return {"radius": self.radius}
+
+    def load_state_dict(self, state_dict: dict[str, float | None]) -> None:
+        self.radius = state_dict.get("radius")

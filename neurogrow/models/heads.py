@@ -19,6 +19,14 @@ class NormedLinear(nn.Linear):
     def __init__(self, in_features: int, out_features: int) -> None:
         super().__init__(in_features, out_features, bias=False)
 
+    def reset_parameters(self) -> None:
+        """LDAM-DRW's initialisation, every class vector of norm 1 (their weight is our transpose).
+
+        Reference: ``weight.uniform_(-1, 1).renorm_(2, 1, 1e-5).mul_(1e5)`` on ``[in, out]``.
+        """
+        with torch.no_grad():
+            self.weight.uniform_(-1, 1).renorm_(2, 0, 1e-5).mul_(1e5)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(F.normalize(x, dim=1), F.normalize(self.weight, dim=1))
 

@@ -45,6 +45,8 @@ class LongTailClassifier(L.LightningModule):
         optimizer: factory called with parameter groups (a Hydra partial of an optimizer class).
         scheduler: factory called as ``scheduler(max_epochs=...)`` returning an epoch -> factor schedule.
         no_weight_decay_on_norm_and_bias: exclude 1-D parameters (norms, biases) from weight decay.
+        shot_groups: Many/Medium/Few thresholds, keyword arguments of `LongTailAccuracy`
+            (``many_threshold``, ``few_threshold``, ``many_inclusive``; Hydra group ``metrics``).
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class LongTailClassifier(L.LightningModule):
         optimizer: OptimizerFactory | None = None,
         scheduler: Callable[..., Callable[[float], float]] | None = None,
         no_weight_decay_on_norm_and_bias: bool = True,
+        shot_groups: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         class_counts = [int(c) for c in class_counts]
@@ -75,9 +78,10 @@ class LongTailClassifier(L.LightningModule):
             use_normed_head(self.model)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.train_metrics = LongTailAccuracy(class_counts)
-        self.val_metrics = LongTailAccuracy(class_counts)
-        self.test_metrics = LongTailAccuracy(class_counts)
+        self.shot_groups = dict(shot_groups or {})
+        self.train_metrics = LongTailAccuracy(class_counts, **self.shot_groups)
+        self.val_metrics = LongTailAccuracy(class_counts, **self.shot_groups)
+        self.test_metrics = LongTailAccuracy(class_counts, **self.shot_groups)
         self.test_results: dict[str, Any] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,9 @@ import torch_pruning as tp
 from torch import nn
 from torch_pruning.dependency import DependencyGraph, Group, Node
 
+from neurogrow.surgery.handlers import find_handler_groups
 from neurogrow.surgery.types import GroupReport, NeuronGroup, Role, TensorSlice
+from neurogrow.surgery.verify import verify_groups
 
 __all__ = ["find_neuron_groups"]
 
@@ -32,18 +34,21 @@ _ROUTING = {_OPT.CONCAT, _OPT.SPLIT, _OPT.RESHAPE, _OPT.UNBIND, _OPT.EXPAND, _OP
 
 
 def find_neuron_groups(
-    model: nn.Module, example_input: torch.Tensor, *, verify: bool = True, handlers: list | None = None
+    model: nn.Module,
+    example_input: torch.Tensor,
+    *,
+    verify: bool = True,
+    handlers: list | None = None,
+    ratio: float = 0.1,
 ) -> GroupReport:
     """Find (and by default verify) every internal neuron group of ``model``.
 
     ``example_input`` is a small batch in the model's input format (e.g. ``(2, 3, 32, 32)``) on the model's
     device. ``handlers`` overrides :data:`neurogrow.surgery.handlers.HANDLERS` (``[]``: Torch-Pruning
-    only). The model itself is never modified: tracing and probes run on a deep copy (tracing switches
-    to eval mode and the probes edit weights), and groups refer to tensors only by their dotted path.
+    only); ``ratio`` sizes the split probe like the events that will follow. The model itself is never
+    modified: tracing and probes run on a deep copy (tracing switches to eval mode and the probes edit
+    weights), and groups refer to tensors only by their dotted path.
     """
-    from neurogrow.surgery.handlers import find_handler_groups
-    from neurogrow.surgery.verify import verify_groups
-
     if not isinstance(example_input, torch.Tensor) or example_input.dim() < 2:
         raise ValueError("example_input must be a batched tensor such as torch.randn(2, 3, 32, 32)")
     work = _hookless_copy(model).eval()
@@ -54,7 +59,7 @@ def find_neuron_groups(
         candidates = [g for g in _order(work, handled.groups + tp_groups) if not _inside(g, outside)]
         excluded = {k: v for k, v in {**handled.excluded, **tp_excluded}.items() if not k.startswith(outside)}
         if verify:
-            candidates, failed = verify_groups(work, candidates, example_input)
+            candidates, failed = verify_groups(work, candidates, example_input, ratio=ratio)
             excluded.update(failed)
     return GroupReport(groups=candidates, excluded=excluded)
 

@@ -14,8 +14,8 @@ import torch
 from lightning.pytorch.loggers import CSVLogger
 
 from neurogrow.models.module import LongTailClassifier
-from neurogrow.surgery.callback import NeuronSurgery, sqrt_weight_scaling
-from neurogrow.surgery.edits import remove_neurons, split_neurons
+from neurogrow.surgery.callback import NeuronSurgery
+from neurogrow.surgery.edits import remove_neurons, split_neurons, sqrt_weight_scaling
 from neurogrow.surgery.events import EVENTS_FILE, read_events
 from neurogrow.surgery.groups import find_neuron_groups
 from tests.surgery.conftest import COUNTS, TinyLongTail
@@ -85,15 +85,6 @@ class Probe(L.Callback):
         model.train()
         self.params.append(list(model.parameters()))
         self.states.append({k: v.detach().clone() for k, v in model.state_dict().items()})
-
-
-def test_schedule_matches_the_paper() -> None:
-    cb = NeuronSurgery(schedule={"start_epoch": 29, "interval": 30, "num_events": 4})
-    assert [e for e in range(150) if cb.is_event_epoch(e)] == [29, 59, 89, 119]
-    assert [e for e in range(150) if cb.is_accumulating(e)] == [29, 59, 89, 119]
-    cb = NeuronSurgery(schedule={"start_epoch": 29, "interval": 30, "num_events": 2, "accumulate_epochs": 2})
-    assert [e for e in range(150) if cb.is_accumulating(e)] == [28, 29, 58, 59]
-    assert not any(NeuronSurgery(scoring={"criterion": "l1"}).is_accumulating(e) for e in range(150))
 
 
 @pytest.mark.parametrize(

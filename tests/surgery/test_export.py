@@ -12,9 +12,9 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from neurogrow.cli.tool import main as tool_main
+from neurogrow.models.export import export_checkpoint
 from neurogrow.models.module import LongTailClassifier
 from neurogrow.surgery.events import read_events
-from neurogrow.surgery.export import export_checkpoint
 
 
 @pytest.mark.slow

@@ -69,7 +69,9 @@ def test_maxnorm_keeps_every_class_weight_inside_the_ball(tiny_data) -> None:
     with torch.no_grad():
         module.model.fc.weight.mul_(10)
     data = TinyLongTailData(sampler=ClassBalancedSampler)
-    make_trainer([MaxNorm(STAGE_ONE, max_norm=0.1)], max_epochs=1, limit_val_batches=1).fit(module, data)
+    make_trainer(
+        [MaxNorm(STAGE_ONE, thresh=0.1, relative=False, interval="step")], max_epochs=1, limit_val_batches=1
+    ).fit(module, data)
     norms = module.model.fc.weight.detach().norm(dim=1)
     assert bool((norms <= 0.1 + 1e-6).all())
     assert norms.max().item() == pytest.approx(0.1, abs=1e-4)  # the gradient pushes them to the bound
@@ -114,8 +116,10 @@ def test_posthoc_logit_adjustment_only_at_evaluation(tiny_data) -> None:
 
 
 def test_bad_options_raise() -> None:
-    with pytest.raises(ValueError, match="max_norm"):
-        MaxNorm(STAGE_ONE, max_norm=0)
+    with pytest.raises(ValueError, match="thresh"):
+        MaxNorm(STAGE_ONE, thresh=0)
+    with pytest.raises(ValueError, match="interval"):
+        MaxNorm(STAGE_ONE, interval="batch")
     with pytest.raises(ValueError, match="tau"):
         TauNormalization(STAGE_ONE, tau=-1)
     with pytest.raises(ValueError, match="init_from=outputs/"):
