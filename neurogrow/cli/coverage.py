@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass, field
 import timm
 import torch
 
-from neurogrow.models import cifar_resnet as _cifar_resnet  # noqa: F401  (registers resnet32_cifar)
 from neurogrow.surgery.groups import find_neuron_groups
 from neurogrow.surgery.verify import randomize_degenerate, split_all
 
