@@ -23,9 +23,9 @@ TINY = [
     "trainer.limit_test_batches=2",
 ]
 SURGERY_NOW = [
-    "callbacks.surgery.start_epoch=0",
-    "callbacks.surgery.interval=1",
-    "callbacks.surgery.last_epoch=0",
+    "callbacks.surgery.schedule.start_epoch=0",
+    "callbacks.surgery.schedule.interval=1",
+    "callbacks.surgery.schedule.num_events=1",
 ]
 
 
@@ -51,7 +51,7 @@ def test_sweep_prints_its_report_and_neurogrow_report_reproduces_the_metrics(tmp
 
     surg = _cli(
         "neurogrow.cli.train",
-        ["-m", *TINY, "callbacks=surgery", *SURGERY_NOW, "seed=0,1", f"hydra.sweep.dir={sweep}/surgery"],
+        ["-m", *TINY, "surgery=default", *SURGERY_NOW, "seed=0,1", f"hydra.sweep.dir={sweep}/surgery"],
     )
     assert surg.returncode == 0, surg.stderr[-3000:]
 
