@@ -23,10 +23,12 @@ from typing import Any
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from neurogrow.errors import UserError
+
 __all__ = ["AtomicCheckpointIO", "CheckpointError", "load_checkpoint", "save_atomic"]
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint that cannot be loaded (safely); the message names the file and what to do."""
 
 

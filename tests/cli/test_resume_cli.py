@@ -87,7 +87,7 @@ def test_resume_and_test_best_load_safely_and_keep_the_metric_history(tmp_path: 
 
 
 SURGERY = [
-    "surgery=default",
+    "surgery=default",  # an event at the end of every epoch
     "callbacks.surgery.schedule.start_epoch=0",
     "callbacks.surgery.schedule.interval=1",
     "callbacks.surgery.schedule.num_events=3",
