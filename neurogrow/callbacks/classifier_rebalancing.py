@@ -18,6 +18,8 @@ from lightning.pytorch.callbacks import Callback
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from neurogrow.errors import UserError
+
 log = logging.getLogger(__name__)
 
 
@@ -25,7 +27,7 @@ def classifier_of(pl_module: pl.LightningModule) -> nn.Module:
     """The classifier of the module's timm backbone (`pl_module.model.get_classifier()`)."""
     model = getattr(pl_module, "model", None)
     if model is None or not hasattr(model, "get_classifier"):
-        raise ValueError("expected `pl_module.model` to be a timm model with `get_classifier()`")
+        raise UserError("expected `pl_module.model` to be a timm model with `get_classifier()`")
     return model.get_classifier()
 
 
@@ -34,7 +36,7 @@ def last_linear(pl_module: pl.LightningModule) -> nn.Linear:
     classifier = classifier_of(pl_module)
     linears = [m for m in classifier.modules() if isinstance(m, nn.Linear)]
     if not linears:
-        raise ValueError(
+        raise UserError(
             f"classifier re-balancing needs an nn.Linear in the classifier ({type(classifier).__name__})"
         )
     return linears[-1]
@@ -70,14 +72,14 @@ class NormedClassifier(Callback):
         if isinstance(old, NormedLinear):
             return
         if type(old) is not nn.Linear:
-            raise ValueError(f"NormedClassifier needs an nn.Linear classifier, got {type(old).__name__}")
+            raise UserError(f"NormedClassifier needs an nn.Linear classifier, got {type(old).__name__}")
         model = pl_module.model
         name = next(n for n, m in model.named_modules() if m is old)
         parent_name, _, attr = name.rpartition(".")
         new = NormedLinear(old.in_features, old.out_features).to(old.weight.device)
         setattr(model.get_submodule(parent_name) if parent_name else model, attr, new)
         if model.get_classifier() is not new:
-            raise ValueError(f"could not replace the classifier {name!r} of {type(model).__name__}")
+            raise UserError(f"could not replace the classifier {name!r} of {type(model).__name__}")
 
 
 class StageTwo(Callback):
@@ -91,7 +93,7 @@ class StageTwo(Callback):
     def __init__(self, technique: str, init_from: str | None) -> None:
         super().__init__()
         if not init_from:
-            raise ValueError(
+            raise UserError(
                 f"{technique} is stage two of decoupled training: pass the stage-one checkpoint, e.g. "
                 "init_from=outputs/<run>/checkpoints/last.ckpt"
             )
@@ -145,7 +147,7 @@ class TauNormalization(Callback):
     def __init__(self, tau: float = 1.0, keep_bias: bool = False) -> None:
         super().__init__()
         if tau < 0:
-            raise ValueError(f"tau must be >= 0, got {tau}")
+            raise UserError(f"tau must be >= 0, got {tau}")
         self.tau, self.keep_bias = tau, keep_bias
         self._handle: RemovableHandle | None = None
         self._target: nn.Module | None = None
@@ -201,9 +203,9 @@ class MaxNorm(Callback):
     def __init__(self, thresh: float = 0.1, relative: bool = True, interval: str = "epoch") -> None:
         super().__init__()
         if not thresh > 0:
-            raise ValueError(f"MaxNorm: thresh must be > 0, got {thresh}")
+            raise UserError(f"MaxNorm: thresh must be > 0, got {thresh}")
         if interval not in self.INTERVALS:
-            raise ValueError(f"MaxNorm: interval must be one of {self.INTERVALS}, got {interval!r}")
+            raise UserError(f"MaxNorm: interval must be one of {self.INTERVALS}, got {interval!r}")
         self.thresh, self.relative, self.interval = float(thresh), relative, interval
         self.radius: float | None = None
 

@@ -10,16 +10,14 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
-import lightning as L
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
+from neurogrow.cli.checks import check_config
 from neurogrow.cli.errors import user_error_message
 from neurogrow.cli.run_files import (
     write_class_counts,
@@ -27,8 +25,11 @@ from neurogrow.cli.run_files import (
     write_metrics,
     write_resolved_config,
 )
-from neurogrow.cli.summary import print_summary
-from neurogrow.metrics import plot_per_class_accuracy
+from neurogrow.errors import UserFileNotFoundError
+
+if TYPE_CHECKING:  # torch, Lightning and timm load inside `train`, so `--help` answers at once
+    import lightning as L
+    import torch
 
 log = logging.getLogger("neurogrow")
 
@@ -48,6 +49,8 @@ def _optional(node: DictConfig | None) -> Any:
 
 def _finish_wandb(loggers: list[Any]) -> None:
     # Each job of a sweep must be its own wandb run: close this one before the next job starts.
+    from lightning.pytorch.loggers import WandbLogger
+
     for lg in loggers:
         if isinstance(lg, WandbLogger) and lg._experiment is not None:
             lg.experiment.finish()
@@ -55,6 +58,12 @@ def _finish_wandb(loggers: list[Any]) -> None:
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Run one experiment; returns the final test metrics (also written to `metrics.json`)."""
+    import lightning as L
+
+    from neurogrow.cli.summary import print_summary
+    from neurogrow.metrics import plot_per_class_accuracy
+
+    check_config(cfg)
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_resolved_config(cfg, run_dir)
@@ -63,8 +72,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule: L.LightningDataModule = instantiate(cfg.data, sampler=_optional(cfg.get("sampler")))
     datamodule.prepare_data()
     datamodule.setup("fit")
-    write_class_counts(run_dir, datamodule.class_counts, datamodule.class_names)
-    write_json_atomic(run_dir / "data.json", datamodule.summary())  # which source, profile, seed
     log.info("training images per class: %s", datamodule.class_counts)
 
     model: L.LightningModule = instantiate(
@@ -79,6 +86,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     )
     if cfg.get("init_from"):
         _load_weights(model, Path(cfg.init_from))
+    # the profile is known to work now (data and model built): record it
+    write_class_counts(run_dir, datamodule.class_counts, datamodule.class_names)
+    write_json_atomic(run_dir / "data.json", datamodule.summary())  # which source, profile, seed
 
     callbacks = _instantiate_dict(cfg.get("callbacks"))
     loggers = _instantiate_dict(cfg.get("logger"))
@@ -112,8 +122,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _load_weights(model: torch.nn.Module, path: Path) -> None:
+    import torch
+
     if not path.is_file():
-        raise FileNotFoundError(f"init_from: no checkpoint at {path}; point it to a .ckpt of an earlier run")
+        raise UserFileNotFoundError(
+            f"init_from: no checkpoint at {path}; point it to a .ckpt of an earlier run"
+        )
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     state = checkpoint.get("state_dict", checkpoint)
     model.load_state_dict(state, strict=True)

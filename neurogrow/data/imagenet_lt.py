@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from neurogrow.data.files import FileLongTailDataModule, Split
+from neurogrow.errors import UserError, UserFileNotFoundError
 
 __all__ = ["ImageNetLTDataModule", "read_split_file"]
 
@@ -20,7 +21,7 @@ __all__ = ["ImageNetLTDataModule", "read_split_file"]
 def read_split_file(path: Path) -> Split:
     """Parse ``relative/path label`` lines (blank lines ignored); errors name the file and line."""
     if not path.is_file():
-        raise FileNotFoundError(
+        raise UserFileNotFoundError(
             f"split file {path} not found. Put ImageNet_LT_train.txt, ImageNet_LT_val.txt and "
             f"ImageNet_LT_test.txt (from the OLTR release, github.com/zhmiao/OpenLongTailRecognition-OLTR) "
             f"into `split_dir`."
@@ -31,11 +32,11 @@ def read_split_file(path: Path) -> Split:
             continue
         parts = line.rsplit(maxsplit=1)
         if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
-            raise ValueError(f"{path}:{lineno}: expected 'relative/path.JPEG label', got {line!r}.")
+            raise UserError(f"{path}:{lineno}: expected 'relative/path.JPEG label', got {line!r}.")
         files.append(parts[0])
         labels.append(int(parts[1]))
     if not files:
-        raise ValueError(f"{path} lists no images.")
+        raise UserError(f"{path} lists no images.")
     return files, labels
 
 
@@ -58,7 +59,7 @@ class ImageNetLTDataModule(FileLongTailDataModule):
         test = read_split_file(self.split_dir / "ImageNet_LT_test.txt")
         num_classes = max(train[1]) + 1
         if min(train[1]) < 0 or set(train[1]) != set(range(num_classes)):
-            raise ValueError(f"labels in ImageNet_LT_train.txt must cover 0..{num_classes - 1} without gaps.")
+            raise UserError(f"labels in ImageNet_LT_train.txt must cover 0..{num_classes - 1} without gaps.")
         # Class names: the synset folder of each class's first training image (n01440764, ...).
         names: dict[int, str] = {}
         for file, label in zip(*train):
@@ -75,7 +76,7 @@ class ImageNetLTDataModule(FileLongTailDataModule):
             by_class[label].append(file)
         short = [c for c in range(num_classes) if len(by_class[c]) < self.val_per_class]
         if short:
-            raise ValueError(
+            raise UserError(
                 f"val_per_class={self.val_per_class} but ImageNet_LT_val.txt has fewer images for classes "
                 f"{short[:10]}; it has 20 per class, so use val_per_class <= 20."
             )

@@ -13,6 +13,7 @@ import logging
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
+from neurogrow.errors import UserError
 from neurogrow.losses.base import LongTailLoss
 from neurogrow.losses.samplers import DeferredResampler
 from neurogrow.losses.weights import WeightScheme, class_weights
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 def _criterion(pl_module: pl.LightningModule) -> LongTailLoss:
     criterion = getattr(pl_module, "criterion", None)
     if not isinstance(criterion, LongTailLoss):
-        raise ValueError(
+        raise UserError(
             "deferred re-weighting needs `pl_module.criterion` to be a neurogrow.losses.LongTailLoss "
             f"(got {type(criterion).__name__}); pick a loss from conf/loss/"
         )
@@ -54,7 +55,7 @@ class DeferredReweighting(Callback):
     ):
         super().__init__()
         if start_epoch < 0:
-            raise ValueError(f"start_epoch must be >= 0, got {start_epoch}")
+            raise UserError(f"start_epoch must be >= 0, got {start_epoch}")
         self.start_epoch, self.scheme, self.beta = start_epoch, scheme, beta
         class_weights([1, 2], scheme=scheme, beta=beta)  # validate the options now, not at epoch 160
 
@@ -81,7 +82,7 @@ class DeferredResampling(Callback):
         loader = trainer.train_dataloader
         sampler = getattr(loader, "sampler", None)
         if not isinstance(sampler, DeferredResampler):
-            raise ValueError(
+            raise UserError(
                 "DRS needs the train dataloader to use neurogrow.losses.samplers.DeferredResampler "
                 f"(got {type(sampler).__name__}); select it with `reweighting=drs` and no other sampler"
             )

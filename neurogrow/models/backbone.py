@@ -17,6 +17,7 @@ from timm.models import mambaout, metaformer, model_entrypoint, resnet, vgg, vis
 from torch import nn
 
 import neurogrow.models.cifar_resnet as cifar_resnet
+from neurogrow.errors import UserError
 
 __all__ = ["UnknownBackboneError", "check_backbone_name", "create_backbone"]
 
@@ -27,9 +28,7 @@ class UnknownBackboneError(ValueError):
 
 def _resnet_stem(model: resnet.ResNet) -> None:
     if not isinstance(model.conv1, nn.Conv2d):
-        raise ValueError(
-            "small_input supports ResNets with a single-conv stem (stem_type=''), not deep stems"
-        )
+        raise UserError("small_input supports ResNets with a single-conv stem (stem_type=''), not deep stems")
     model.conv1 = nn.Conv2d(model.conv1.in_channels, model.conv1.out_channels, 3, 1, 1, bias=False)
     model.maxpool = nn.Identity()
 
@@ -94,7 +93,7 @@ def create_backbone(
     """`timm.create_model(name, num_classes=...)`, adapted to 32x32 inputs when `small_input`."""
     check_backbone_name(name)
     if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        raise UserError(f"num_classes must be >= 1, got {num_classes}")
     size_kwargs = _CREATE_KWARGS.get(_defining_module(name)) if small_input else None
     if size_kwargs:
         kwargs = {**size_kwargs, **kwargs}
@@ -102,7 +101,7 @@ def create_backbone(
     if small_input and not size_kwargs:
         adapter = _lookup(_STEM_ADAPTERS, type(model))
         if adapter is None:
-            raise ValueError(
+            raise UserError(
                 f"small_input is not supported for {name!r} ({type(model).__name__}); pass the size-related "
                 "arguments in model.backbone_kwargs (e.g. img_size=32) and set model.small_input=false"
             )

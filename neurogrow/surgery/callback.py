@@ -22,6 +22,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 
+from neurogrow.errors import UserError
 from neurogrow.surgery.dormant import DormantSlots
 from neurogrow.surgery.edits import remove_neurons, split_neurons
 from neurogrow.surgery.events import EventLog, GroupChange, SurgeryEvent
@@ -60,7 +61,7 @@ def backbone_of(pl_module: nn.Module) -> nn.Module:
     """The timm backbone the surgery acts on (`pl_module.model`, unwrapped from `torch.compile`)."""
     model = getattr(pl_module, "model", None)
     if not isinstance(model, nn.Module):
-        raise ValueError("NeuronSurgery needs the LightningModule to keep its timm backbone in `self.model`")
+        raise UserError("NeuronSurgery needs the LightningModule to keep its timm backbone in `self.model`")
     return getattr(model, "_orig_mod", model)
 
 
@@ -126,25 +127,25 @@ class NeuronSurgery(Callback):
         super().__init__()
         self.ratio = validate_ratio(ratio)
         if start_epoch < 0 or interval < 1:
-            raise ValueError(f"need start_epoch >= 0 and interval >= 1, got {start_epoch}, {interval}")
+            raise UserError(f"need start_epoch >= 0 and interval >= 1, got {start_epoch}, {interval}")
         if not 1 <= accumulate_epochs <= interval:
-            raise ValueError(
+            raise UserError(
                 f"accumulate_epochs must lie in [1, interval={interval}], got {accumulate_epochs}"
             )
         if criterion not in ("accum_grad", "last_batch_grad", "l1", "random"):
-            raise ValueError(
+            raise UserError(
                 f"criterion must be one of accum_grad, last_batch_grad, l1, random; got {criterion!r}"
             )
         if reinit not in ("split", "he"):
-            raise ValueError(f"reinit must be 'split' or 'he', got {reinit!r}")
+            raise UserError(f"reinit must be 'split' or 'he', got {reinit!r}")
         if schedule not in ("paired", "grow_prune"):
-            raise ValueError(f"schedule must be 'paired' or 'grow_prune', got {schedule!r}")
+            raise UserError(f"schedule must be 'paired' or 'grow_prune', got {schedule!r}")
         if noise < 0:
-            raise ValueError(f"noise must be >= 0, got {noise}")
+            raise UserError(f"noise must be >= 0, got {noise}")
         self.start_epoch, self.interval, self.last_epoch = int(start_epoch), int(interval), last_epoch
         self.num_events, self.accumulate_epochs = num_events, int(accumulate_epochs)
         if schedule == "grow_prune" and self._planned_events() not in (None,) and self._planned_events() % 2:
-            raise ValueError(
+            raise UserError(
                 f"schedule=grow_prune must end with a prune event, so the number of events must be even; "
                 f"this schedule has {self._planned_events()} (adjust last_epoch or num_events)"
             )
@@ -155,12 +156,12 @@ class NeuronSurgery(Callback):
         self.nam, self.gr, self.ws, self.gda = bool(nam), bool(gr), bool(ws), bool(gda)
         self.noise, self.reinit, self.score_roles = float(noise), reinit, tuple(score_roles)
         if not 0.0 < keep_fraction < 1.0:
-            raise ValueError(f"keep_fraction must lie in (0, 1), got {keep_fraction}")
+            raise UserError(f"keep_fraction must lie in (0, 1), got {keep_fraction}")
         self.keep_fraction, self.gda_center = float(keep_fraction), gda_center
         if ws_mode not in ("linear", "sqrt"):
-            raise ValueError(f"ws_mode must be 'linear' or 'sqrt', got {ws_mode!r}")
+            raise UserError(f"ws_mode must be 'linear' or 'sqrt', got {ws_mode!r}")
         if ws_mode == "sqrt" and self.keep_fraction != 0.5:
-            raise ValueError("ws_mode=sqrt scales source and copy alike: it needs keep_fraction=0.5")
+            raise UserError("ws_mode=sqrt scales source and copy alike: it needs keep_fraction=0.5")
         self.ws_mode = ws_mode
         self.second_moment, self.schedule = second_moment, schedule
         self.input_size = tuple(input_size) if input_size is not None else None
@@ -231,7 +232,7 @@ class NeuronSurgery(Callback):
             model.train(was_training)
         self.groups, self.excluded = list(report.groups), dict(report.excluded)
         if not self.groups:
-            raise ValueError(
+            raise UserError(
                 f"NeuronSurgery found no verified neuron group in {type(model).__name__} "
                 f"(excluded: {self.excluded}); this backbone is not supported"
             )
@@ -255,7 +256,7 @@ class NeuronSurgery(Callback):
         if counts is None and trainer.datamodule is not None:
             counts = getattr(trainer.datamodule, "class_counts", None)
         if counts is None and self.gr and self.criterion in _GRAD_CRITERIA:
-            raise ValueError(
+            raise UserError(
                 "gradient reweighting (gr=true) needs the training class counts: give the LightningModule "
                 "a `class_counts` attribute or the datamodule a `class_counts` property (or set gr=false)"
             )

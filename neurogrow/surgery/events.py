@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from neurogrow.errors import UserFileNotFoundError
+
 __all__ = ["EVENTS_FILE", "EventLog", "GroupChange", "SurgeryEvent", "read_events"]
 
 EVENTS_FILE = "surgery_events.jsonl"
@@ -127,6 +129,8 @@ def read_events(path: str | Path) -> list[dict]:
     if p.is_dir():
         p = p / EVENTS_FILE
     if not p.is_file():
-        raise FileNotFoundError(f"no surgery event log at {p}; was the run trained with callbacks=surgery?")
+        raise UserFileNotFoundError(
+            f"no surgery event log at {p}; was the run trained with callbacks=surgery?"
+        )
     records = [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
     return [r for r in records if r.get("type") == "event"]

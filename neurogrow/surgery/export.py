@@ -16,6 +16,8 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from neurogrow.errors import UserError, UserFileNotFoundError
+
 __all__ = ["backbone_from_checkpoint", "backbone_state_dict", "export_checkpoint"]
 
 _PREFIX = "model."
@@ -23,14 +25,14 @@ _PREFIX = "model."
 
 def _load(checkpoint: Path) -> dict[str, Any]:
     if not checkpoint.is_file():
-        raise FileNotFoundError(
+        raise UserFileNotFoundError(
             f"checkpoint {checkpoint} does not exist; "
             "pass a Lightning .ckpt such as <run>/checkpoints/last.ckpt"
         )
     # Lightning checkpoints hold hyper-parameters and optimizer state, not just tensors: trusted files only.
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise ValueError(f"{checkpoint} is not a Lightning checkpoint (no 'state_dict' entry)")
+        raise UserError(f"{checkpoint} is not a Lightning checkpoint (no 'state_dict' entry)")
     return ckpt
 
 
@@ -39,7 +41,7 @@ def backbone_settings(ckpt: dict[str, Any]) -> dict[str, Any]:
     hp = dict(ckpt.get("hyper_parameters") or {})
     missing = [k for k in ("backbone", "num_classes") if k not in hp]
     if missing:
-        raise ValueError(
+        raise UserError(
             f"the checkpoint's hyper_parameters lack {missing}; export needs a checkpoint written by "
             "neurogrow.models.module.LongTailClassifier"
         )
@@ -61,7 +63,7 @@ def backbone_state_dict(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
         key = key.removeprefix("_orig_mod.")
         out[key] = value.detach().cpu().contiguous()
     if not out:
-        raise ValueError("the checkpoint's state_dict has no 'model.*' entries (no backbone to export)")
+        raise UserError("the checkpoint's state_dict has no 'model.*' entries (no backbone to export)")
     return out
 
 
@@ -86,7 +88,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path) -> Path:
     """
     checkpoint, out = Path(checkpoint), Path(out)
     if out.suffix != ".safetensors":
-        raise ValueError(f"the export target must end in .safetensors, got {out}")
+        raise UserError(f"the export target must end in .safetensors, got {out}")
     ckpt = _load(checkpoint)
     settings = backbone_settings(ckpt)
     model = backbone_from_checkpoint(checkpoint)  # fails here, not at the user's load, if keys mismatch

@@ -16,6 +16,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from neurogrow.errors import UserError
+
 __all__ = [
     "ClassWeighting",
     "GradientAccumulator",
@@ -33,9 +35,7 @@ def class_weights(class_counts: Sequence[int], mode: ClassWeighting = "linear") 
     """`w_c = N_max / N_c` ("linear", the paper), its square root ("sqrt"), or all ones ("none")."""
     counts = torch.as_tensor(list(class_counts), dtype=torch.float64)
     if counts.ndim != 1 or counts.numel() == 0 or bool((counts <= 0).any()):
-        raise ValueError(
-            f"class_counts must be a non-empty list of positive counts, got {list(class_counts)}"
-        )
+        raise UserError(f"class_counts must be a non-empty list of positive counts, got {list(class_counts)}")
     if mode == "linear":
         w = counts.max() / counts
     elif mode == "sqrt":
@@ -43,7 +43,7 @@ def class_weights(class_counts: Sequence[int], mode: ClassWeighting = "linear") 
     elif mode == "none":
         w = torch.ones_like(counts)
     else:
-        raise ValueError(f"class_weighting must be one of 'linear', 'sqrt', 'none', got {mode!r}")
+        raise UserError(f"class_weighting must be one of 'linear', 'sqrt', 'none', got {mode!r}")
     return w.float()
 
 
@@ -70,7 +70,7 @@ def neuron_norms_from(
         part = rows.abs().pow(p).sum(1)
         total = part if total is None else total + part
     if total is None:
-        raise ValueError(f"group {group.name!r} has no parameter slice with a role in {sorted(roles)}")
+        raise UserError(f"group {group.name!r} has no parameter slice with a role in {sorted(roles)}")
     return total.pow(1.0 / p)
 
 
@@ -93,11 +93,11 @@ class GradientAccumulator:
         roles: Iterable[str] = ("out", "channel", "qk"),
     ) -> None:
         if mode not in ("mean", "ema"):
-            raise ValueError(f"accumulation must be 'mean' or 'ema', got {mode!r}")
+            raise UserError(f"accumulation must be 'mean' or 'ema', got {mode!r}")
         if aggregate not in ("norm_of_sum", "sum_of_norms"):
-            raise ValueError(f"aggregate must be 'norm_of_sum' or 'sum_of_norms', got {aggregate!r}")
+            raise UserError(f"aggregate must be 'norm_of_sum' or 'sum_of_norms', got {aggregate!r}")
         if not 0.0 < decay < 1.0:
-            raise ValueError(f"decay must lie in (0, 1), got {decay}")
+            raise UserError(f"decay must lie in (0, 1), got {decay}")
         self.params = dict(params)
         self.groups = list(groups)
         self.mode, self.decay, self.aggregate, self.roles = mode, float(decay), aggregate, tuple(roles)

@@ -7,6 +7,8 @@ import math
 import torch
 from torch import Tensor
 
+from neurogrow.errors import UserError
+
 __all__ = ["choose", "num_modified", "validate_ratio"]
 
 
@@ -14,7 +16,7 @@ def validate_ratio(ratio: float) -> float:
     """The modification ratio r must lie in (0, 0.5]: k top and k bottom neurons must not overlap."""
     r = float(ratio)
     if not 0.0 < r <= 0.5:
-        raise ValueError(
+        raise UserError(
             f"ratio must lie in (0, 0.5] (k = ceil(ratio * N) neurons are split and k removed per layer, "
             f"so 2k may not exceed N), got {ratio}"
         )
