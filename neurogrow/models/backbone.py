@@ -22,7 +22,7 @@ from neurogrow.errors import UserError
 __all__ = ["UnknownBackboneError", "check_backbone_name", "create_backbone"]
 
 
-class UnknownBackboneError(ValueError):
+class UnknownBackboneError(UserError):
     """The backbone name is not a timm model."""
 
 
