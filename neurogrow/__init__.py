@@ -13,7 +13,7 @@ from types import ModuleType
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("callbacks", "cli", "data", "errors", "losses", "metrics", "models", "surgery")
+_SUBPACKAGES = ("callbacks", "cli", "data", "errors", "losses", "metrics", "models", "report", "surgery")
 
 __all__ = ["__version__", *_SUBPACKAGES]
 

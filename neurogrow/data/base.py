@@ -76,6 +76,10 @@ class LongTailDataModule(L.LightningDataModule):
         self.class_names: list[str] = []
         self.class_counts: list[int] = []
         self._loaded = False
+        # The training loader's own generator (shuffling, worker seeds), saved in checkpoints via
+        # `state_dict` so that a resumed run sees the same batches as an uninterrupted one.
+        self.generator = torch.Generator()
+        self.generator.manual_seed(torch.initial_seed())
 
     # --- subclass interface ---------------------------------------------------------------------------
     def _load(self) -> None:
@@ -94,6 +98,14 @@ class LongTailDataModule(L.LightningDataModule):
         self.class_counts = torch.bincount(self.train_labels, minlength=self.num_classes).tolist()
         self._check_classes()
         self._loaded = True
+
+    def state_dict(self) -> dict[str, Any]:
+        """RNG state of the training data (Lightning stores it in every checkpoint)."""
+        return {"train_generator": self.generator.get_state()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if "train_generator" in state_dict:
+            self.generator.set_state(state_dict["train_generator"])
 
     def _check_classes(self) -> None:
         """Long-tailed classification needs two classes or more, each with training images."""
@@ -151,7 +163,10 @@ class LongTailDataModule(L.LightningDataModule):
             sampler=sampler,
             drop_last=train and self.drop_last,
             num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            # Training workers start afresh every epoch, seeded from `generator`: persistent ones would carry
+            # their RNG state across epochs, which no checkpoint can restore.
+            persistent_workers=self.num_workers > 0 and not train,
+            generator=self.generator if train else None,
             pin_memory=self.pin_memory,
             collate_fn=self.collate_fn,
         )

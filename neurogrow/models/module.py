@@ -19,6 +19,7 @@ from neurogrow.errors import UserError
 from neurogrow.losses import CrossEntropy, LongTailLoss
 from neurogrow.metrics import LongTailAccuracy
 from neurogrow.models.backbone import create_backbone
+from neurogrow.models.heads import use_normed_head
 from neurogrow.models.schedules import per_step_scheduler
 
 __all__ = ["LongTailClassifier"]
@@ -40,7 +41,8 @@ class LongTailClassifier(L.LightningModule):
         pretrained: load timm's pretrained weights (needs the internet or a local timm cache).
         small_input: adapt the stem / patch size to 32x32 inputs (see `create_backbone`).
         backbone_kwargs: extra arguments for `timm.create_model` (e.g. ``drop_path_rate``).
-        loss: factory called as ``loss(class_counts=...)``; default plain cross-entropy.
+        loss: factory called as ``loss(class_counts=...)``; default plain cross-entropy. A loss with
+            ``normed_head`` (LDAM) gets the cosine classifier `NormedLinear` in place of the linear one.
         optimizer: factory called with parameter groups (a Hydra partial of an optimizer class).
         scheduler: factory called as ``scheduler(max_epochs=...)`` returning an epoch -> factor schedule.
         no_weight_decay_on_norm_and_bias: exclude 1-D parameters (norms, biases) from weight decay.
@@ -73,6 +75,8 @@ class LongTailClassifier(L.LightningModule):
             backbone, num_classes, pretrained=pretrained, small_input=small_input, **(backbone_kwargs or {})
         )
         self.criterion: LongTailLoss = (loss or CrossEntropy)(class_counts=class_counts)
+        if self.criterion.normed_head:  # e.g. LDAM: its scale s is meant for cosine logits
+            use_normed_head(self.model)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.shot_groups = dict(shot_groups or {})

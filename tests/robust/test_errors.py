@@ -116,6 +116,7 @@ def test_run_files_are_readable_by_the_group(tmp_path: Path) -> None:
         *TINY, "trainer.limit_val_batches=0", "++trainer.limit_test_batches=1", f"hydra.run.dir={tmp_path}"
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for name in ("metrics.json", "class_counts.json", "data.json", "config.yaml"):
+    names = ("metrics.json", "class_counts.json", "data.json", "config.yaml", "csv/metrics.csv")
+    for name in (*names, "checkpoints/last.ckpt"):
         mode = (tmp_path / name).stat().st_mode
         assert mode & stat.S_IRGRP, f"{name}: {oct(mode)}"

@@ -1,7 +1,7 @@
 """End-to-end smoke runs of every toolbox option through the real train entry, with and without surgery.
 
 Each run combines several options (one loss each) to keep the count small: every loss, sampler and
-callback technique runs at least once together with `callbacks=surgery`, and the stage-two options
+callback technique runs at least once together with `surgery=default`, and the stage-two options
 start from a real stage-one checkpoint.
 """
 
@@ -23,7 +23,11 @@ FAST = (
     "trainer.limit_val_batches=1",
     "++trainer.limit_test_batches=1",
 )
-SURGERY = ("callbacks=surgery", "callbacks.surgery.start_epoch=0", "callbacks.surgery.num_events=1")
+SURGERY = (
+    "surgery=default",
+    "callbacks.surgery.schedule.start_epoch=0",
+    "callbacks.surgery.schedule.num_events=1",
+)
 
 
 def logged(run_dir: Path, key: str) -> list[float]:

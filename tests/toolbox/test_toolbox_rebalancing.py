@@ -12,11 +12,11 @@ from neurogrow.callbacks import (
     ClassifierRetraining,
     MaxNorm,
     NormedClassifier,
-    NormedLinear,
     PosthocLogitAdjustment,
     TauNormalization,
 )
-from neurogrow.losses.samplers import ClassBalancedSampler
+from neurogrow.data.samplers import ClassBalancedSampler
+from neurogrow.models.heads import NormedLinear
 from tests.toolbox.conftest import COUNTS, TinyLongTailData, make_module, make_trainer
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from neurogrow.losses.samplers import (
+from neurogrow.data.samplers import (
     ClassBalancedSampler,
     DeferredResampler,
     ProgressivelyBalancedSampler,
