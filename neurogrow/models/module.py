@@ -15,6 +15,7 @@ from timm.optim import param_groups_weight_decay
 from torch import nn
 from torch.optim import Optimizer
 
+from neurogrow.errors import UserError
 from neurogrow.losses import CrossEntropy, LongTailLoss
 from neurogrow.metrics import LongTailAccuracy
 from neurogrow.models.backbone import create_backbone
@@ -66,7 +67,7 @@ class LongTailClassifier(L.LightningModule):
         super().__init__()
         class_counts = [int(c) for c in class_counts]
         if len(class_counts) != num_classes:
-            raise ValueError(f"class_counts has {len(class_counts)} entries but num_classes={num_classes}")
+            raise UserError(f"class_counts has {len(class_counts)} entries but num_classes={num_classes}")
         self.save_hyperparameters(ignore=["loss", "optimizer", "scheduler"])
         self.num_classes = num_classes
         self.class_counts = class_counts
@@ -139,7 +140,7 @@ class LongTailClassifier(L.LightningModule):
     # --- optimisation ---------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:
-            raise ValueError("LongTailClassifier needs an optimizer factory (Hydra group `optimizer`)")
+            raise UserError("LongTailClassifier needs an optimizer factory (Hydra group `optimizer`)")
         weight_decay = float(getattr(self.optimizer_factory, "keywords", {}).get("weight_decay", 0.0))
         if self.hparams.no_weight_decay_on_norm_and_bias:
             params = param_groups_weight_decay(self.model, weight_decay)
@@ -150,7 +151,7 @@ class LongTailClassifier(L.LightningModule):
         if self.scheduler_factory is None or max_epochs == 0:  # 0: evaluation-only runs (e.g. tau-norm)
             return optimizer
         if max_epochs is None or max_epochs < 1:
-            raise ValueError("the learning-rate schedules are defined in epochs: set trainer.max_epochs")
+            raise UserError("the learning-rate schedules are defined in epochs: set trainer.max_epochs")
         steps_per_epoch = max(1, int(self.trainer.estimated_stepping_batches // max_epochs))
         schedule = self.scheduler_factory(max_epochs=max_epochs)
         scheduler = per_step_scheduler(optimizer, schedule, steps_per_epoch)
