@@ -63,7 +63,8 @@ class LongTailClassifier(L.LightningModule):
         class_counts = [int(c) for c in class_counts]
         if len(class_counts) != num_classes:
             raise ValueError(f"class_counts has {len(class_counts)} entries but num_classes={num_classes}")
-        self.save_hyperparameters(ignore=["loss", "optimizer", "scheduler"])
+        # In the checkpoint, not in the loggers: the train entry logs the whole config, nested by group.
+        self.save_hyperparameters(ignore=["loss", "optimizer", "scheduler"], logger=False)
         self.num_classes = num_classes
         self.class_counts = class_counts
         self.model: nn.Module = create_backbone(
