@@ -29,6 +29,7 @@ OptimizerFactory = Callable[..., Optimizer]
 
 # Per-class scalars are logged only up to this many classes (dashboards drown beyond it).
 _MAX_LOGGED_CLASSES = 100
+_PROG_BAR = ("acc", "acc_many", "acc_medium", "acc_few")
 
 
 class LongTailClassifier(L.LightningModule):
@@ -68,7 +69,8 @@ class LongTailClassifier(L.LightningModule):
         class_counts = [int(c) for c in class_counts]
         if len(class_counts) != num_classes:
             raise UserError(f"class_counts has {len(class_counts)} entries but num_classes={num_classes}")
-        self.save_hyperparameters(ignore=["loss", "optimizer", "scheduler"])
+        # In the checkpoint, not in the loggers: the train entry logs the whole config, nested by group.
+        self.save_hyperparameters(ignore=["loss", "optimizer", "scheduler"], logger=False)
         self.num_classes = num_classes
         self.class_counts = class_counts
         self.model: nn.Module = create_backbone(
@@ -133,7 +135,10 @@ class LongTailClassifier(L.LightningModule):
     ) -> None:
         # The metric states are already reduced over ranks by torchmetrics: no sync_dist here.
         scalars = {f"{stage}/{k}": v for k, v in results.items() if v.ndim == 0}
-        self.log_dict(scalars, prog_bar=False)
+        # The progress bar shows val/acc and Many/Medium/Few after each validation.
+        shown = {k: v for k, v in scalars.items() if stage == "val" and k.rsplit("/", 1)[1] in _PROG_BAR}
+        self.log_dict(shown, prog_bar=True)
+        self.log_dict({k: v for k, v in scalars.items() if k not in shown}, prog_bar=False)
         if per_class_scalars and self.num_classes <= _MAX_LOGGED_CLASSES:
             self.log_dict({f"{stage}/acc_class_{c}": acc for c, acc in enumerate(results["per_class"])})
 
