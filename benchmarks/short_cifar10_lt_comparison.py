@@ -37,7 +37,7 @@ def run(name: str, epochs: int, nam: bool, out_root: Path) -> dict:
     args = [
         sys.executable,
         "-m",
-        "neurogrow.train",
+        "neurogrow.cli.train",
         "experiment=cifar10_lt_ce",
         "scheduler=cosine",
         "scheduler.warmup_epochs=1",

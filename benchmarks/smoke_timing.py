@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 def timed_run(run_dir: Path) -> float:
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "neurogrow.train", "experiment=smoke", f"hydra.run.dir={run_dir}"],
+        [sys.executable, "-m", "neurogrow.cli.train", "experiment=smoke", f"hydra.run.dir={run_dir}"],
         cwd=REPO,
         check=True,
         capture_output=True,

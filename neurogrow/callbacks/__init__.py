@@ -3,14 +3,12 @@
 from neurogrow.callbacks.classifier_rebalancing import (
     ClassifierRetraining,
     MaxNorm,
-    NormedClassifier,
-    NormedLinear,
     StageTwo,
     TauNormalization,
 )
+from neurogrow.callbacks.deferred import DeferredResampling, DeferredReweighting
 from neurogrow.callbacks.feature_weakening import MajorFeatureWeakening
 from neurogrow.callbacks.logit_adjustment import PosthocLogitAdjustment
-from neurogrow.losses.schedules import DeferredResampling, DeferredReweighting
 
 __all__ = [
     "ClassifierRetraining",
@@ -18,8 +16,6 @@ __all__ = [
     "DeferredReweighting",
     "MajorFeatureWeakening",
     "MaxNorm",
-    "NormedClassifier",
-    "NormedLinear",
     "PosthocLogitAdjustment",
     "StageTwo",
     "TauNormalization",

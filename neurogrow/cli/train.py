@@ -1,14 +1,16 @@
 """`neurogrow-train`: compose a run with Hydra, fit, test, and write the run directory.
 
 neurogrow-train experiment=smoke
-neurogrow-train -m callbacks=surgery callbacks.surgery.ratio=0.05,0.1,0.2
+neurogrow-train -m surgery=default callbacks.surgery.ratio=0.05,0.1,0.2
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +31,14 @@ from neurogrow.cli.run_files import (
 )
 from neurogrow.cli.summary import print_summary
 from neurogrow.metrics import plot_per_class_accuracy
+from neurogrow.models.checkpoints import CheckpointError, load_checkpoint
+from neurogrow.surgery.config import old_override_message
 
 log = logging.getLogger("neurogrow")
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+# The configs ship inside the package (conf/ is installed as `neurogrow.conf`, see setup.py), so an
+# installed `neurogrow-train` finds them wherever it is started; in a checkout they are conf/ itself.
+CONFIG_PACKAGE = "neurogrow.conf"
 
 
 def _instantiate_dict(group: DictConfig | None) -> list[Any]:
@@ -74,10 +80,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         loss=instantiate(cfg.loss),
         optimizer=instantiate(cfg.optimizer),
         scheduler=_optional(cfg.get("scheduler")),
+        shot_groups=cfg.get("metrics"),
         _convert_="all",
     )
+    trust = bool(cfg.get("trust_checkpoint", False))
     if cfg.get("init_from"):
-        _load_weights(model, Path(cfg.init_from))
+        _load_weights(model, Path(cfg.init_from), trust=trust)
 
     callbacks = _instantiate_dict(cfg.get("callbacks"))
     loggers = _instantiate_dict(cfg.get("logger"))
@@ -87,9 +95,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        # weights_only unless trusted: a checkpoint never runs code (AtomicCheckpointIO explains failures)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=not trust)
         test_ckpt = None if cfg.test_ckpt == "last" or trainer.max_epochs == 0 else cfg.test_ckpt
-        trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt)
+        trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt, weights_only=not trust)
         metrics = dict(model.test_results)
         if trainer.is_global_zero:
             write_metrics(run_dir, metrics)
@@ -98,6 +107,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                 datamodule.class_counts,
                 run_dir / "per_class_accuracy.png",
                 class_names=datamodule.class_names,
+                shot_thresholds=OmegaConf.to_container(cfg.metrics) if cfg.get("metrics") else None,
             )
             for lg in loggers:
                 if hasattr(lg, "log_image"):
@@ -109,20 +119,38 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
-def _load_weights(model: torch.nn.Module, path: Path) -> None:
+def _load_weights(model: torch.nn.Module, path: Path, trust: bool) -> None:
     if not path.is_file():
         raise FileNotFoundError(f"init_from: no checkpoint at {path}; point it to a .ckpt of an earlier run")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = load_checkpoint(path, trust=trust, trust_hint="set trust_checkpoint=true")
     state = checkpoint.get("state_dict", checkpoint)
-    model.load_state_dict(state, strict=True)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:  # another architecture or number of classes
+        first = str(err).strip().splitlines()[-1].strip()[:160]
+        raise CheckpointError(
+            f"init_from: {path} does not fit this model ({first}); use a checkpoint of the same "
+            "model and data (model=..., data=...) or drop init_from"
+        ) from None
     log.info("initialised weights from %s", path)
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def _record_failure(err: BaseException) -> None:
+    """`error.txt` in the run directory, so that `neurogrow report` lists the run as failed, with why."""
+    try:
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "error.txt").write_text("".join(traceback.format_exception(err)))
+    except (OSError, ValueError):
+        pass  # recording the failure must never hide the error itself
+
+
+@hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_PACKAGE}", config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
     try:
         metrics = train(cfg)
     except Exception as err:  # turn known user mistakes into one clear line, not a traceback wall
+        _record_failure(err)
         message = user_error_message(err)
         if message is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
@@ -138,6 +166,15 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     """Console-script entry point (`neurogrow-train`)."""
+    if importlib.util.find_spec(CONFIG_PACKAGE) is None:  # e.g. an editable install older than setup.py
+        sys.exit(
+            f"neurogrow-train: error: the configs (package {CONFIG_PACKAGE}) are not installed; "
+            "reinstall neurogrow (pip install -e . in a checkout)"
+        )
+    old = old_override_message(sys.argv[1:])  # old surgery spellings: fail with the new one
+    if old is not None:
+        print(f"neurogrow-train: error: {old}", file=sys.stderr)
+        raise SystemExit(2)
     _hydra_main()
 
 

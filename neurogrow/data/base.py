@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from neurogrow.data.eval_order import StratifiedOrder
 from neurogrow.data.profiles import balanced_holdout
 
 __all__ = ["LongTailDataModule"]
@@ -72,6 +73,10 @@ class LongTailDataModule(L.LightningDataModule):
         self.class_names: list[str] = []
         self.class_counts: list[int] = []
         self._loaded = False
+        # The training loader's own generator (shuffling, worker seeds), saved in checkpoints via
+        # `state_dict` so that a resumed run sees the same batches as an uninterrupted one.
+        self.generator = torch.Generator()
+        self.generator.manual_seed(torch.initial_seed())
 
     # --- subclass interface ---------------------------------------------------------------------------
     def _load(self) -> None:
@@ -89,6 +94,14 @@ class LongTailDataModule(L.LightningDataModule):
         self.train_labels = torch.as_tensor(self.train_labels, dtype=torch.long)
         self.class_counts = torch.bincount(self.train_labels, minlength=self.num_classes).tolist()
         self._loaded = True
+
+    def state_dict(self) -> dict[str, Any]:
+        """RNG state of the training data (Lightning stores it in every checkpoint)."""
+        return {"train_generator": self.generator.get_state()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if "train_generator" in state_dict:
+            self.generator.set_state(state_dict["train_generator"])
 
     @property
     def num_classes(self) -> int:
@@ -121,7 +134,10 @@ class LongTailDataModule(L.LightningDataModule):
             raise RuntimeError(
                 "call prepare_data() and setup() on the datamodule before asking for dataloaders."
             )
-        sampler = self.sampler(labels=self.train_labels) if (train and self.sampler is not None) else None
+        if train:
+            sampler = self.sampler(labels=self.train_labels) if self.sampler is not None else None
+        else:  # a limited evaluation (limit_val_batches, ...) still sees every class
+            sampler = StratifiedOrder(dataset.labels) if hasattr(dataset, "labels") else None
         return DataLoader(
             dataset,
             batch_size=self.batch_size if train else self.eval_batch_size,
@@ -129,7 +145,10 @@ class LongTailDataModule(L.LightningDataModule):
             sampler=sampler,
             drop_last=train and self.drop_last,
             num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            # Training workers start afresh every epoch, seeded from `generator`: persistent ones would carry
+            # their RNG state across epochs, which no checkpoint can restore.
+            persistent_workers=self.num_workers > 0 and not train,
+            generator=self.generator if train else None,
             pin_memory=self.pin_memory,
             collate_fn=self.collate_fn,
         )

@@ -181,6 +181,13 @@ class CIFARLTDataModule(LongTailDataModule):
         images, labels = batch
         return self.augment.to(images.device)(images, train=train), labels
 
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "augment_generator": self.augment.generator_state()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self.augment.load_generator_state(state_dict.get("augment_generator"))
+
     def summary(self) -> dict[str, Any]:
         return {
             **super().summary(),

@@ -14,11 +14,13 @@ class LongTailLoss(nn.Module):
     The counts come from the datamodule (index = label), never from a hand-written list. They are kept
     as a buffer so the loss follows the model to any device. `class_weights` (None = unweighted) is a
     per-class weight buffer that weighted losses set at construction and that deferred re-weighting
-    (`neurogrow.losses.schedules.DeferredReweighting`) sets during training; losses that honour it
+    (`neurogrow.callbacks.deferred.DeferredReweighting`) sets during training; losses that honour it
     average per-sample losses with weights `w[y]` (the `torch.nn.functional.cross_entropy` convention).
     """
 
     class_weights: torch.Tensor | None
+    # The loss is defined on cosine logits: the model then uses `neurogrow.models.heads.NormedLinear`.
+    normed_head: bool = False
 
     def __init__(self, class_counts: Sequence[int]) -> None:
         super().__init__()

@@ -18,6 +18,7 @@ from torch.optim import Optimizer
 from neurogrow.losses import CrossEntropy, LongTailLoss
 from neurogrow.metrics import LongTailAccuracy
 from neurogrow.models.backbone import create_backbone
+from neurogrow.models.heads import use_normed_head
 from neurogrow.models.schedules import per_step_scheduler
 
 __all__ = ["LongTailClassifier"]
@@ -39,12 +40,15 @@ class LongTailClassifier(L.LightningModule):
         pretrained: load timm's pretrained weights (needs the internet or a local timm cache).
         small_input: adapt the stem / patch size to 32x32 inputs (see `create_backbone`).
         backbone_kwargs: extra arguments for `timm.create_model` (e.g. ``drop_path_rate``).
-        loss: factory called as ``loss(class_counts=...)``; default plain cross-entropy.
+        loss: factory called as ``loss(class_counts=...)``; default plain cross-entropy. A loss with
+            ``normed_head`` (LDAM) gets the cosine classifier `NormedLinear` in place of the linear one.
         optimizer: factory called with parameter groups (a Hydra partial of an optimizer class).
         scheduler: factory called as ``scheduler(max_epochs=...)`` returning an epoch -> factor schedule.
         no_weight_decay_on_norm_and_bias: exclude 1-D parameters (norms, biases) from weight decay.
         channels_last: keep conv weights and inputs in NHWC memory layout (faster convolutions under bf16/fp16
             on GPUs; measured for CPUs in ``benchmarks/results/training_speed.txt``). Numerics are unchanged.
+        shot_groups: Many/Medium/Few thresholds, keyword arguments of `LongTailAccuracy`
+            (``many_threshold``, ``few_threshold``, ``many_inclusive``; Hydra group ``metrics``).
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class LongTailClassifier(L.LightningModule):
         scheduler: Callable[..., Callable[[float], float]] | None = None,
         no_weight_decay_on_norm_and_bias: bool = True,
         channels_last: bool = False,
+        shot_groups: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         class_counts = [int(c) for c in class_counts]
@@ -71,15 +76,18 @@ class LongTailClassifier(L.LightningModule):
         self.model: nn.Module = create_backbone(
             backbone, num_classes, pretrained=pretrained, small_input=small_input, **(backbone_kwargs or {})
         )
+        self.criterion: LongTailLoss = (loss or CrossEntropy)(class_counts=class_counts)
+        if self.criterion.normed_head:  # e.g. LDAM: its scale s is meant for cosine logits
+            use_normed_head(self.model)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self.criterion: LongTailLoss = (loss or CrossEntropy)(class_counts=class_counts)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.train_metrics = LongTailAccuracy(class_counts)
-        self.val_metrics = LongTailAccuracy(class_counts)
-        self.test_metrics = LongTailAccuracy(class_counts)
+        self.shot_groups = dict(shot_groups or {})
+        self.train_metrics = LongTailAccuracy(class_counts, **self.shot_groups)
+        self.val_metrics = LongTailAccuracy(class_counts, **self.shot_groups)
+        self.test_metrics = LongTailAccuracy(class_counts, **self.shot_groups)
         self.test_results: dict[str, Any] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

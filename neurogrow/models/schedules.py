@@ -1,7 +1,8 @@
 """Learning-rate schedules as functions of the (fractional) epoch, stepped every optimizer step.
 
-Each schedule is a small picklable object, so `LambdaLR` saves its state in checkpoints and a resumed
-run continues the schedule exactly; the neuron-surgery callback never touches it.
+The schedule is wrapped in a plain function, so `LambdaLR` saves only its step count (no pickled class:
+checkpoints load under torch's default `weights_only=True`); the config rebuilds the schedule on resume and
+the step count continues it exactly. The neuron-surgery callback never touches it.
 """
 
 from __future__ import annotations
@@ -68,13 +69,8 @@ class WarmupMultiStep(_Warmup):
 def per_step_scheduler(optimizer: Optimizer, schedule: _Warmup, steps_per_epoch: int) -> LambdaLR:
     """A LambdaLR that evaluates `schedule` at the fractional epoch of every optimizer step."""
     steps = max(int(steps_per_epoch), 1)
-    return LambdaLR(optimizer, _AtFractionalEpoch(schedule, steps))
 
+    def factor(step: int) -> float:  # a function, not an object: LambdaLR then checkpoints no class
+        return schedule(step / steps)
 
-@dataclass
-class _AtFractionalEpoch:
-    schedule: _Warmup
-    steps_per_epoch: int
-
-    def __call__(self, step: int) -> float:
-        return self.schedule(step / self.steps_per_epoch)
+    return LambdaLR(optimizer, factor)

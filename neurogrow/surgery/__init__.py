@@ -1,10 +1,12 @@
-"""Neuron surgery: neuron groups of any timm model, their verification and in-place edits."""
+"""Neuron surgery: neuron groups of any timm model, their verification and in-place edits, the callback."""
 
 from neurogrow.surgery.callback import NeuronSurgery
-from neurogrow.surgery.edits import neuron_norms, remove_neurons, split_neurons, tensor_at, touched_indices
+from neurogrow.surgery.config import SurgeryConfig
+from neurogrow.surgery.edits import remove_neurons, split_neurons, tensor_at
 from neurogrow.surgery.events import EVENTS_FILE, read_events
-from neurogrow.surgery.export import export_checkpoint
-from neurogrow.surgery.groups import GroupReport, NeuronGroup, TensorSlice, find_neuron_groups
+from neurogrow.surgery.groups import find_neuron_groups
+from neurogrow.surgery.scores import neuron_norms
+from neurogrow.surgery.types import GroupReport, NeuronGroup, TensorSlice
 from neurogrow.surgery.verify import verify_groups
 
 __all__ = [
@@ -12,14 +14,13 @@ __all__ = [
     "GroupReport",
     "NeuronGroup",
     "NeuronSurgery",
+    "SurgeryConfig",
     "TensorSlice",
-    "export_checkpoint",
     "find_neuron_groups",
     "neuron_norms",
     "read_events",
     "remove_neurons",
     "split_neurons",
     "tensor_at",
-    "touched_indices",
     "verify_groups",
 ]

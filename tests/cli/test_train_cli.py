@@ -14,7 +14,7 @@ import torch
 
 from tests.conftest import REPO_ROOT
 
-TRAIN = [sys.executable, "-m", "neurogrow.train"]
+TRAIN = [sys.executable, "-m", "neurogrow.cli.train"]
 
 
 def _run(args: list[str], timeout: int = 600) -> subprocess.CompletedProcess:

@@ -29,7 +29,11 @@ def classifier() -> LongTailClassifier:
 
 def surgery() -> NeuronSurgery:
     # Events at the end of epochs 1 and 3, each after accumulating over two epochs (0-1 and 2-3).
-    return NeuronSurgery(start_epoch=1, interval=2, accumulate_epochs=2, num_events=2, ratio=0.2, noise=0.05)
+    return NeuronSurgery(
+        schedule={"start_epoch": 1, "interval": 2, "accumulate_epochs": 2, "num_events": 2},
+        ratio=0.2,
+        gda={"noise": 0.05},
+    )
 
 
 def run(

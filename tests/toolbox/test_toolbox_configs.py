@@ -1,4 +1,4 @@
-"""Every toolbox option composes (alone and with `callbacks=surgery`) and instantiates its real objects."""
+"""Every toolbox option composes (alone and with `surgery=default`) and instantiates its real objects."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def test_every_documented_option_exists() -> None:
 def test_option_composes_and_instantiates(option: str, surgery: bool, tmp_path: Path) -> None:
     overrides = ["experiment=smoke", option, "init_from=stage1.ckpt"]
     if surgery:
-        overrides.append("callbacks=surgery")
+        overrides.append("surgery=default")
     cfg = compose_config(*overrides, output_dir=tmp_path)
     job = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
     OmegaConf.to_container(job, resolve=True)  # every interpolation resolves

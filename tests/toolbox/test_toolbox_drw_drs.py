@@ -10,9 +10,9 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from neurogrow.callbacks.deferred import DeferredResampling, DeferredReweighting
+from neurogrow.data.samplers import DeferredResampler
 from neurogrow.losses import class_weights
-from neurogrow.losses.samplers import DeferredResampler
-from neurogrow.losses.schedules import DeferredResampling, DeferredReweighting
 from tests.toolbox.conftest import COUNTS, TinyLongTailData, make_module, make_trainer
 
 

@@ -12,11 +12,11 @@ from neurogrow.callbacks import (
     ClassifierRetraining,
     MaxNorm,
     NormedClassifier,
-    NormedLinear,
     PosthocLogitAdjustment,
     TauNormalization,
 )
-from neurogrow.losses.samplers import ClassBalancedSampler
+from neurogrow.data.samplers import ClassBalancedSampler
+from neurogrow.models.heads import NormedLinear
 from tests.toolbox.conftest import COUNTS, TinyLongTailData, make_module, make_trainer
 
 
@@ -65,7 +65,9 @@ def test_maxnorm_keeps_every_class_weight_inside_the_ball(tiny_data) -> None:
     with torch.no_grad():
         module.model.fc.weight.mul_(10)
     make_trainer(
-        [ClassifierRetraining(reinit=False), MaxNorm(max_norm=0.1)], max_epochs=1, limit_val_batches=1
+        [ClassifierRetraining(reinit=False), MaxNorm(thresh=0.1, relative=False, interval="step")],
+        max_epochs=1,
+        limit_val_batches=1,
     ).fit(module, tiny_data)
     norms = module.model.fc.weight.detach().norm(dim=1)
     assert bool((norms <= 0.1 + 1e-6).all())
@@ -101,7 +103,9 @@ def test_posthoc_logit_adjustment_only_at_evaluation(tiny_data) -> None:
 
 
 def test_bad_options_raise() -> None:
-    with pytest.raises(ValueError, match="max_norm"):
-        MaxNorm(max_norm=0)
+    with pytest.raises(ValueError, match="thresh"):
+        MaxNorm(thresh=0)
+    with pytest.raises(ValueError, match="interval"):
+        MaxNorm(interval="batch")
     with pytest.raises(ValueError, match="tau"):
         TauNormalization(tau=-1)

@@ -94,7 +94,12 @@ class SquareRootSampler(ClassAwareSampler):
 
 
 class ProgressivelyBalancedSampler(ClassAwareSampler):
-    """p_j(t) = (1 - t/T) p_j^IB + (t/T) p_j^CB with t the epoch and T = `total_epochs` (Kang et al.)."""
+    """p_j(e) = (1 - λ) p_j^IB + λ p_j^CB with λ = e / (T - 1), T = `total_epochs` (Kang et al.).
+
+    As classifier-balancing's `ClassPrioritySampler` (`lams = np.linspace(0, 1, epochs)`, epoch clipped
+    to T - 1): the first epoch is instance-balanced and the last one fully class-balanced; with T = 1 the
+    single epoch is instance-balanced (λ = 0), as there.
+    """
 
     def __init__(self, labels: Sequence[int] | torch.Tensor, total_epochs: int, **kwargs: object) -> None:
         super().__init__(labels, q=1.0, **kwargs)
@@ -106,8 +111,14 @@ class ProgressivelyBalancedSampler(ClassAwareSampler):
         present = (self.class_counts > 0).double()
         instance = self.class_counts / self.class_counts.sum()
         balanced = present / present.sum()
-        t = min(epoch / self.total_epochs, 1.0)
-        return (1.0 - t) * instance + t * balanced
+        lam = self.mixing(epoch)
+        return (1.0 - lam) * instance + lam * balanced
+
+    def mixing(self, epoch: int) -> float:
+        """λ of `epoch`: `np.linspace(0, 1, T)[clip(epoch, 0, T - 1)]` of the reference."""
+        if self.total_epochs == 1:
+            return 0.0
+        return min(max(epoch, 0), self.total_epochs - 1) / (self.total_epochs - 1)
 
 
 class DeferredResampler(ClassAwareSampler):
