@@ -28,12 +28,14 @@ from neurogrow.cli.run_files import (
     write_resolved_config,
 )
 from neurogrow.errors import UserFileNotFoundError
+from neurogrow.precision import register_resolvers
 
 if TYPE_CHECKING:  # torch, Lightning and timm load inside `train`, so `--help` answers at once
     import lightning as L
     import torch
 
 log = logging.getLogger("neurogrow")
+register_resolvers()  # ${neurogrow.cpu_precision:} (conf/trainer/cpu_fast.yaml), before Hydra composes
 
 # The configs ship inside the package (conf/ is installed as `neurogrow.conf`, see setup.py), so an
 # installed `neurogrow-train` finds them wherever it is started; in a checkout they are conf/ itself.

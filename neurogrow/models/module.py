@@ -47,6 +47,8 @@ class LongTailClassifier(L.LightningModule):
         optimizer: factory called with parameter groups (a Hydra partial of an optimizer class).
         scheduler: factory called as ``scheduler(max_epochs=...)`` returning an epoch -> factor schedule.
         no_weight_decay_on_norm_and_bias: exclude 1-D parameters (norms, biases) from weight decay.
+        channels_last: keep conv weights and inputs in NHWC memory layout (faster convolutions under bf16/fp16
+            on GPUs; measured for CPUs in ``benchmarks/results/training_speed.txt``). Numerics are unchanged.
         shot_groups: Many/Medium/Few thresholds, keyword arguments of `LongTailAccuracy`
             (``many_threshold``, ``few_threshold``, ``many_inclusive``; Hydra group ``metrics``).
     """
@@ -63,6 +65,7 @@ class LongTailClassifier(L.LightningModule):
         optimizer: OptimizerFactory | None = None,
         scheduler: Callable[..., Callable[[float], float]] | None = None,
         no_weight_decay_on_norm_and_bias: bool = True,
+        channels_last: bool = False,
         shot_groups: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -79,6 +82,9 @@ class LongTailClassifier(L.LightningModule):
         self.criterion: LongTailLoss = (loss or CrossEntropy)(class_counts=class_counts)
         if self.criterion.normed_head:  # e.g. LDAM: its scale s is meant for cosine logits
             use_normed_head(self.model)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        if channels_last:
+            self.model.to(memory_format=torch.channels_last)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.shot_groups = dict(shot_groups or {})
@@ -88,12 +94,14 @@ class LongTailClassifier(L.LightningModule):
         self.test_results: dict[str, Any] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 4:  # a no-op unless channels_last: images in the memory layout of the conv weights
+            x = x.contiguous(memory_format=self.memory_format)
         return self.model(x)
 
     # --- training -------------------------------------------------------------------------------
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
-        logits = self.model(x)
+        logits = self(x)
         loss = self.criterion(logits, y)
         self.train_metrics.update(logits.detach(), y)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
@@ -115,7 +123,7 @@ class LongTailClassifier(L.LightningModule):
         self, batch: tuple[torch.Tensor, torch.Tensor], metrics: LongTailAccuracy, stage: str
     ) -> None:
         x, y = batch
-        logits = self.model(x)
+        logits = self(x)
         metrics.update(logits, y)
         self.log(f"{stage}/loss", self.criterion(logits, y), on_epoch=True, batch_size=len(y))
 
