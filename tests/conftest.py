@@ -24,6 +24,7 @@ from omegaconf import DictConfig, open_dict
 from torch.utils.data import DataLoader, TensorDataset
 
 from neurogrow.models.module import LongTailClassifier
+from neurogrow.precision import register_resolvers
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "conf"
@@ -31,6 +32,7 @@ CONFIG_DIR = REPO_ROOT / "conf"
 
 def compose_config(*overrides: str, output_dir: Path | None = None) -> DictConfig:
     """Compose `conf/train.yaml` with overrides as `neurogrow-train` would, rooted at the repo."""
+    register_resolvers()  # as importing the train entry does
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
         cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
