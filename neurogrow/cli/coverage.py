@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 import timm
 import torch
 
-from neurogrow.errors import UserError
 import neurogrow.models  # noqa: F401  (the models package registers the CIFAR ResNets with timm)
+from neurogrow.errors import UserError
 from neurogrow.surgery.groups import find_neuron_groups
 from neurogrow.surgery.verify import randomize_degenerate, split_all
 
