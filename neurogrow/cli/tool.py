@@ -1,4 +1,4 @@
-"""The ``neurogrow`` command: ``neurogrow coverage`` and ``neurogrow export``.
+"""The ``neurogrow`` command: ``neurogrow coverage``, ``neurogrow export`` and ``neurogrow report``.
 
 Heavy imports (timm, torch-pruning) happen inside the subcommands so that ``neurogrow --help`` is instant.
 """
@@ -11,6 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from neurogrow.errors import UserError, UserFileNotFoundError
+
 __all__ = ["main"]
 
 
@@ -19,7 +21,7 @@ def _coverage(args: argparse.Namespace) -> int:
 
     names = resolve_models(args.models)
     if args.noise < 0:
-        raise ValueError(f"--noise must be >= 0, got {args.noise}")
+        raise UserError(f"--noise must be >= 0, got {args.noise}")
 
     def progress(row) -> None:
         print(
@@ -38,13 +40,27 @@ def _coverage(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     if not args.checkpoint.is_file():
-        raise FileNotFoundError(f"checkpoint {args.checkpoint} does not exist; pass a Lightning .ckpt file")
+        raise UserFileNotFoundError(
+            f"checkpoint {args.checkpoint} does not exist; pass a Lightning .ckpt file"
+        )
     from neurogrow.models.export import export_checkpoint
 
     export = export_checkpoint(args.checkpoint, args.out, trust=args.trust)
     print(f"wrote {export.path}")
     print(f"timm.create_model keyword arguments: {json.dumps(export.timm_kwargs)}")
     print(export.instructions())
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from neurogrow.report import make_report
+
+    by = [k.strip() for k in args.by.split(",") if k.strip()] if args.by else None
+    out = args.out if args.out is not None else Path.cwd() / "report"
+    _, written = make_report(args.paths, out, by=by, reference=args.reference, title=args.title)
+    print(written["text"])
+    figures = ", ".join(p.name for p in written["figures"]) or "none"
+    print(f"wrote {written['markdown']}, groups.csv, runs.csv; figures: {figures}", file=sys.stderr)
     return 0
 
 
@@ -81,16 +97,42 @@ def build_parser() -> argparse.ArgumentParser:
         "this runs code from the file: only for files you trust",
     )
     exp.set_defaults(func=_export)
+
+    rep = sub.add_parser(
+        "report",
+        help="tables (Markdown, CSV) and figures from run or multirun directories",
+        description="Collect run directories (folders with config.yaml; finished ones have metrics.json) "
+        "below the given paths, group them by the config keys that differ (or --by), and report mean ± std "
+        "over seeds of overall/Many/Medium/Few/balanced accuracy, the paired difference to --reference "
+        "with a 95%% Student-t interval, and the paper's numbers where known.",
+    )
+    rep.add_argument("paths", nargs="+", type=Path, help="run directories or multirun (sweep) directories")
+    rep.add_argument("--out", type=Path, default=None, help="output directory (default: ./report)")
+    rep.add_argument(
+        "--by", default=None, help="comma-separated config keys to group by, e.g. model.backbone,method"
+    )
+    rep.add_argument(
+        "--reference",
+        default=None,
+        help="the group to compare with, as key=value[,key=value], e.g. method=conventional",
+    )
+    rep.add_argument("--title", default="neurogrow report", help="heading of report.md")
+    rep.set_defaults(func=_report)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from neurogrow.cli.errors import user_error_message
+
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
-        parser.exit(2, f"neurogrow {args.command}: error: {err}\n")
+    except Exception as err:  # the project's user errors in one line; anything else is a bug: traceback
+        message = user_error_message(err)
+        if message is None:
+            raise
+        parser.exit(2, f"neurogrow {args.command}: error: {message}\n")
     return 1
 
 

@@ -1,0 +1,81 @@
+"""Synthetic run directories with hand-chosen metrics, laid out as `neurogrow-train` writes them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from neurogrow.surgery.events import EventLog, GroupChange, SurgeryEvent
+
+COUNTS = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
+
+
+def write_run(
+    run_dir: Path,
+    *,
+    seed: int,
+    acc: float | None,
+    surgery: dict | None = None,
+    backbone: str = "resnet18",
+    many: float | None = None,
+    per_class: Sequence[float] | None = None,
+    events: int = 0,
+    extra: dict | None = None,
+) -> Path:
+    """A run directory; `acc=None` leaves it unfinished (no metrics.json)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = {
+        "task_name": "grid",
+        "seed": seed,
+        "paths": {"output_dir": str(run_dir), "root_dir": "."},
+        "data": {
+            "_target_": "neurogrow.data.CIFAR10LTDataModule",
+            "imbalance_factor": 100,
+            "seed": seed,
+            "batch_size": 128,
+        },
+        "model": {"_target_": "neurogrow.models.LongTailClassifier", "backbone": backbone},
+        "optimizer": {"lr": 0.1},
+        "callbacks": {"model_checkpoint": {"dirpath": f"{run_dir}/checkpoints", "save_last": True}},
+        "logger": {"wandb": {"name": f"grid-{seed}"}},
+        **(extra or {}),
+    }
+    if surgery is not None:
+        config["callbacks"]["surgery"] = {"_target_": "neurogrow.surgery.NeuronSurgery", **surgery}
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    (run_dir / ".hydra").mkdir(exist_ok=True)
+    (run_dir / ".hydra" / "config.yaml").write_text("seed: ${seed}\n")  # must not count as a run
+    (run_dir / "class_counts.json").write_text(json.dumps({"class_counts": COUNTS}))
+    if acc is not None:
+        metrics = {"test/acc": acc, "test/balanced_acc": acc, "test/acc_medium": acc}
+        metrics["test/acc_many"] = many if many is not None else acc
+        metrics["test/acc_per_class"] = list(per_class) if per_class else [acc] * 10
+        (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    log = EventLog(run_dir)
+    for i in range(events):
+        change = GroupChange(
+            name=f"layer{i % 2}",
+            kind="conv",
+            size=64,
+            added=[1, 2],
+            sources=[3, 4],
+            removed=[1, 2],
+            n_added=2,
+            n_removed=2,
+        )
+        log.write(
+            SurgeryEvent(
+                event=i,
+                epoch=29 + 30 * i,
+                global_step=100 * i,
+                criterion="accum_grad",
+                ratio=0.1,
+                phase="paired",
+                neurons_total=1000,
+                groups=[change],
+            )
+        )
+    return run_dir
