@@ -11,7 +11,7 @@ import timm
 import torch
 from torch.utils.data import WeightedRandomSampler
 
-import neurogrow  # noqa: F401  (registers the CIFAR ResNets with timm)
+import neurogrow.models  # noqa: F401  (registers the CIFAR ResNets with timm)
 from neurogrow.data import CIFAR10LTDataModule, CIFAR100LTDataModule
 from neurogrow.data.cifar_sources import CIFAR10_CLASSES
 from neurogrow.data.profiles import long_tail_counts

@@ -65,6 +65,6 @@ def test_option_composes_and_instantiates(option: str, surgery: bool, tmp_path: 
 def test_stage_two_options_require_a_checkpoint(option: str, tmp_path: Path) -> None:
     cfg = compose_config("experiment=smoke", f"decoupling={option}", output_dir=tmp_path)
     with pytest.raises(Exception) as info:  # Hydra wraps it; the CLI prints the inner line
-        instantiate(cfg.callbacks.stage_two)
+        instantiate(cfg.callbacks.decoupling)
     message = user_error_message(info.value)
     assert message is not None and "stage two" in message and "init_from=outputs/" in message
