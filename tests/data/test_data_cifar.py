@@ -14,6 +14,7 @@ from torch.utils.data import WeightedRandomSampler
 import neurogrow.models  # noqa: F401  (registers the CIFAR ResNets with timm)
 from neurogrow.data import CIFAR10LTDataModule, CIFAR100LTDataModule
 from neurogrow.data.cifar_sources import CIFAR10_CLASSES
+from neurogrow.data.eval_order import stratified_order
 from neurogrow.data.profiles import long_tail_counts
 
 PAPER_COUNTS = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
@@ -135,8 +136,10 @@ def test_lightning_fit_gets_normalised_float_batches(cifar10_offline):
     for dtype, shape, ydtype, mean in model.seen["train"] + model.seen["val"]:
         assert dtype == torch.float32 and shape == (32, 3, 32, 32) and ydtype == torch.long
         assert -1.5 < mean < 1.5  # normalised, not 0..255
-    # evaluation: normalisation only, in test-set order
-    torch.testing.assert_close(model.seen["val_x"], dm.augment.normalize(dm.test_dataset.images[:32]))
+    # evaluation: normalisation only, in the seeded class-stratified order (every class in a few batches)
+    first = stratified_order(dm.test_dataset.labels)[:32]
+    torch.testing.assert_close(model.seen["val_x"], dm.augment.normalize(dm.test_dataset.images[first]))
+    assert len(set(dm.test_dataset.labels[first].tolist())) == 10
     # training: random crops of the zero-padded images, so some rows or columns are entirely padding
     pad = (-torch.tensor(dm.mean) / torch.tensor(dm.std)).view(1, 3, 1, 1)
     is_pad = torch.isclose(torch.cat(model.seen["train_x"]), pad, atol=1e-4).all(dim=1)  # (N, H, W)
