@@ -28,12 +28,14 @@ from neurogrow.cli.run_files import (
     write_resolved_config,
 )
 from neurogrow.errors import UserFileNotFoundError
+from neurogrow.precision import register_resolvers
 
 if TYPE_CHECKING:  # torch, Lightning and timm load inside `train`, so `--help` answers at once
     import lightning as L
     import torch
 
 log = logging.getLogger("neurogrow")
+register_resolvers()  # ${neurogrow.cpu_precision:} (conf/trainer/cpu_fast.yaml), before Hydra composes
 
 # The configs ship inside the package (conf/ is installed as `neurogrow.conf`, see setup.py), so an
 # installed `neurogrow-train` finds them wherever it is started; in a checkout they are conf/ itself.
@@ -63,13 +65,16 @@ def _finish_wandb(loggers: list[Any]) -> None:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Run one experiment; returns the final test metrics (also written to `metrics.json`)."""
     import lightning as L
+    from lightning.pytorch.loggers import WandbLogger
 
     from neurogrow.cli.summary import print_summary
+    from neurogrow.cli.wandb_meta import fill_wandb_meta
     from neurogrow.metrics import plot_per_class_accuracy
 
     check_config(cfg)
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    fill_wandb_meta(cfg)  # wandb name and tags (backbone, dataset, IF, method, ratio, seed)
     write_resolved_config(cfg, run_dir)
     L.seed_everything(cfg.seed, workers=True)
 
@@ -120,6 +125,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             for lg in loggers:
                 if hasattr(lg, "log_image"):
                     lg.log_image(key="test/per_class_accuracy", images=[str(plot)])
+                if isinstance(lg, WandbLogger):  # the run table's columns: final overall/Many/Medium/Few
+                    lg.experiment.summary.update(
+                        {k: v for k, v in metrics.items() if not isinstance(v, list)}
+                    )
             print_summary(metrics, title=f"{cfg.task_name}: test accuracy (%)")
             log.info("run directory: %s", run_dir)
     finally:

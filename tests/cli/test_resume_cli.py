@@ -87,11 +87,10 @@ def test_resume_and_test_best_load_safely_and_keep_the_metric_history(tmp_path: 
 
 
 SURGERY = [
-    # Old spelling (`callbacks=surgery`) until the surgery redesign lands in main.
-    "callbacks=surgery",
-    "callbacks.surgery.start_epoch=0",
-    "callbacks.surgery.interval=1",
-    "callbacks.surgery.last_epoch=2",
+    "surgery=default",  # an event at the end of every epoch
+    "callbacks.surgery.schedule.start_epoch=0",
+    "callbacks.surgery.schedule.interval=1",
+    "callbacks.surgery.schedule.num_events=3",
     "callbacks.surgery.ratio=0.2",
     "trainer.max_epochs=3",
     "trainer.limit_train_batches=12",
