@@ -28,11 +28,14 @@ from neurogrow.cli.run_files import (
     write_metrics,
     write_resolved_config,
 )
+from neurogrow.cli.slurm import register_resolvers, resume_checkpoint
 from neurogrow.cli.summary import print_summary
 from neurogrow.cli.wandb_meta import fill_wandb_meta
 from neurogrow.metrics import plot_per_class_accuracy
 
 log = logging.getLogger("neurogrow")
+
+register_resolvers()  # ${slurm_gpus:...}, ${slurm_tasks:...} of hydra/launcher=slurm
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -90,9 +93,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        ckpt_path = resume_checkpoint(run_dir, cfg.get("ckpt_path"), cfg.get("resume", "requeue"))
+        # Our own checkpoints hold the optimizer's and scheduler's objects: load them fully (trusted files).
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
         test_ckpt = None if cfg.test_ckpt == "last" or trainer.max_epochs == 0 else cfg.test_ckpt
-        trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt)
+        trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt, weights_only=False)
         metrics = dict(model.test_results)
         if trainer.is_global_zero:
             write_metrics(run_dir, metrics)
