@@ -15,7 +15,7 @@ install: $(STAMP)
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install -q uv
 
-$(STAMP): requirements.lock pyproject.toml | $(UV)
+$(STAMP): requirements.lock pyproject.toml setup.py | $(UV)
 	test -x $(PY) || $(UV) venv -q --python $(PYTHON) $(VENV)
 	$(UV) pip sync -q --python $(PY) requirements.lock
 	$(UV) pip install -q --python $(PY) --no-deps -e .

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from neurogrow.surgery.coverage import CoverageRow, coverage, format_table, resolve_models
+from neurogrow.cli.coverage import CoverageRow, coverage, format_table, resolve_models
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,6 @@
 from neurogrow.callbacks.classifier_rebalancing import (
     ClassifierRetraining,
     MaxNorm,
-    NormedClassifier,
     StageTwo,
     TauNormalization,
 )
@@ -17,7 +16,6 @@ __all__ = [
     "DeferredReweighting",
     "MajorFeatureWeakening",
     "MaxNorm",
-    "NormedClassifier",
     "PosthocLogitAdjustment",
     "StageTwo",
     "TauNormalization",

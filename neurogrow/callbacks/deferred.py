@@ -8,22 +8,20 @@ only validates and logs that switch.
 
 from __future__ import annotations
 
-import logging
-
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from neurogrow.data.samplers import DeferredResampler
+from neurogrow.errors import UserError
 from neurogrow.losses.base import LongTailLoss
 from neurogrow.losses.weights import WeightScheme, class_weights
-
-log = logging.getLogger(__name__)
 
 
 def _criterion(pl_module: pl.LightningModule) -> LongTailLoss:
     criterion = getattr(pl_module, "criterion", None)
     if not isinstance(criterion, LongTailLoss):
-        raise ValueError(
+        raise UserError(
             "deferred re-weighting needs `pl_module.criterion` to be a neurogrow.losses.LongTailLoss "
             f"(got {type(criterion).__name__}); pick a loss from conf/loss/"
         )
@@ -32,12 +30,9 @@ def _criterion(pl_module: pl.LightningModule) -> LongTailLoss:
 
 def _warn_if_never(start_epoch: int, trainer: pl.Trainer, what: str) -> None:
     if trainer.max_epochs is not None and 0 <= trainer.max_epochs <= start_epoch:
-        log.warning(
-            "%s never activates: start_epoch=%d >= trainer.max_epochs=%d; lower start_epoch "
-            "(the paper uses 160 of 200 epochs)",
-            what,
-            start_epoch,
-            trainer.max_epochs,
+        rank_zero_warn(
+            f"{what} never activates: start_epoch={start_epoch} >= trainer.max_epochs={trainer.max_epochs}; "
+            "lower start_epoch (the paper uses 160 of 200 epochs)"
         )
 
 
@@ -54,7 +49,7 @@ class DeferredReweighting(Callback):
     ):
         super().__init__()
         if start_epoch < 0:
-            raise ValueError(f"start_epoch must be >= 0, got {start_epoch}")
+            raise UserError(f"start_epoch must be >= 0, got {start_epoch}")
         self.start_epoch, self.scheme, self.beta = start_epoch, scheme, beta
         class_weights([1, 2], scheme=scheme, beta=beta)  # validate the options now, not at epoch 160
 
@@ -71,6 +66,8 @@ class DeferredReweighting(Callback):
             else None
         )
         criterion.set_class_weights(weights)
+        if trainer.current_epoch == self.start_epoch:
+            rank_zero_info(f"DRW: {self.scheme} class weights in the loss from epoch {self.start_epoch} on")
         pl_module.log("drw/active", float(active), on_step=False, on_epoch=True)
 
 
@@ -81,9 +78,10 @@ class DeferredResampling(Callback):
         loader = trainer.train_dataloader
         sampler = getattr(loader, "sampler", None)
         if not isinstance(sampler, DeferredResampler):
-            raise ValueError(
+            raise UserError(
                 "DRS needs the train dataloader to use neurogrow.data.samplers.DeferredResampler "
-                f"(got {type(sampler).__name__}); select it with `reweighting=drs` and no other sampler"
+                f"(got {type(sampler).__name__}); `reweighting=drs` selects it (sampler=deferred): "
+                "drop the other sampler= choice"
             )
         return sampler
 
@@ -91,4 +89,6 @@ class DeferredResampling(Callback):
         sampler = self._sampler(trainer)
         if trainer.current_epoch == 0:
             _warn_if_never(sampler.start_epoch, trainer, "DRS")
+        if trainer.current_epoch == sampler.start_epoch:
+            rank_zero_info(f"DRS: re-sampling with q={sampler.q} from epoch {sampler.start_epoch} on")
         pl_module.log("drs/active", float(sampler.active), on_step=False, on_epoch=True)

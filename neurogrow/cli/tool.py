@@ -11,15 +11,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from neurogrow.errors import UserError, UserFileNotFoundError
+
 __all__ = ["main"]
 
 
 def _coverage(args: argparse.Namespace) -> int:
-    from neurogrow.surgery.coverage import coverage, format_table, resolve_models
+    from neurogrow.cli.coverage import coverage, format_table, resolve_models
 
     names = resolve_models(args.models)
     if args.noise < 0:
-        raise ValueError(f"--noise must be >= 0, got {args.noise}")
+        raise UserError(f"--noise must be >= 0, got {args.noise}")
 
     def progress(row) -> None:
         print(
@@ -38,11 +40,15 @@ def _coverage(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     if not args.checkpoint.is_file():
-        raise FileNotFoundError(f"checkpoint {args.checkpoint} does not exist; pass a Lightning .ckpt file")
-    from neurogrow.surgery.export import export_checkpoint
+        raise UserFileNotFoundError(
+            f"checkpoint {args.checkpoint} does not exist; pass a Lightning .ckpt file"
+        )
+    from neurogrow.models.export import export_checkpoint
 
-    out = export_checkpoint(args.checkpoint, args.out)
-    print(f"wrote {out}")
+    export = export_checkpoint(args.checkpoint, args.out, trust=args.trust)
+    print(f"wrote {export.path}")
+    print(f"timm.create_model keyword arguments: {json.dumps(export.timm_kwargs)}")
+    print(export.instructions())
     return 0
 
 
@@ -79,9 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cov.set_defaults(func=_coverage)
 
-    exp = sub.add_parser("export", help="write a strict-loading timm state dict from a training checkpoint")
+    exp = sub.add_parser(
+        "export", help="write the trained network as safetensors and print how to rebuild it (timm kwargs)"
+    )
     exp.add_argument("checkpoint", type=Path, help="Lightning checkpoint (.ckpt) of a neurogrow run")
     exp.add_argument("out", type=Path, help="output .safetensors file")
+    exp.add_argument(
+        "--trust",
+        action="store_true",
+        help="allow full unpickling (checkpoints of older neurogrow versions hold pickled classes); "
+        "this runs code from the file: only for files you trust",
+    )
     exp.set_defaults(func=_export)
 
     rep = sub.add_parser(
@@ -110,10 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from neurogrow.cli.errors import user_error_message
+
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
-        parser.exit(2, f"neurogrow {args.command}: error: {err}\n")
+    except Exception as err:  # the project's user errors in one line; anything else is a bug: traceback
+        message = user_error_message(err)
+        if message is None:
+            raise
+        parser.exit(2, f"neurogrow {args.command}: error: {message}\n")
     return 1
 
 

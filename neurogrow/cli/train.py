@@ -1,26 +1,25 @@
 """`neurogrow-train`: compose a run with Hydra, fit, test, and write the run directory.
 
 neurogrow-train experiment=smoke
-neurogrow-train -m callbacks=surgery callbacks.surgery.ratio=0.05,0.1,0.2
+neurogrow-train -m surgery=default callbacks.surgery.ratio=0.05,0.1,0.2
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
-import lightning as L
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
+from neurogrow.cli.checks import check_config
 from neurogrow.cli.errors import user_error_message
 from neurogrow.cli.run_files import (
     write_class_counts,
@@ -28,16 +27,23 @@ from neurogrow.cli.run_files import (
     write_metrics,
     write_resolved_config,
 )
-from neurogrow.cli.slurm import register_resolvers, resume_checkpoint
-from neurogrow.cli.summary import print_summary
-from neurogrow.cli.wandb_meta import fill_wandb_meta
-from neurogrow.metrics import plot_per_class_accuracy
+from neurogrow.cli.slurm import register_resolvers as register_slurm_resolvers
+from neurogrow.cli.slurm import resume_checkpoint
+from neurogrow.errors import UserFileNotFoundError
+from neurogrow.precision import register_resolvers
+
+if TYPE_CHECKING:  # torch, Lightning and timm load inside `train`, so `--help` answers at once
+    import lightning as L
+    import torch
 
 log = logging.getLogger("neurogrow")
+register_resolvers()  # ${neurogrow.cpu_precision:} (conf/trainer/cpu_fast.yaml), before Hydra composes
 
-register_resolvers()  # ${slurm_gpus:...}, ${slurm_tasks:...} of hydra/launcher=slurm
+register_slurm_resolvers()  # ${slurm_gpus:...}, ${slurm_tasks:...} of hydra/launcher=slurm
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+# The configs ship inside the package (conf/ is installed as `neurogrow.conf`, see setup.py), so an
+# installed `neurogrow-train` finds them wherever it is started; in a checkout they are conf/ itself.
+CONFIG_PACKAGE = "neurogrow.conf"
 
 
 def _instantiate_dict(group: DictConfig | None) -> list[Any]:
@@ -53,6 +59,8 @@ def _optional(node: DictConfig | None) -> Any:
 
 def _finish_wandb(loggers: list[Any]) -> None:
     # Each job of a sweep must be its own wandb run: close this one before the next job starts.
+    from lightning.pytorch.loggers import WandbLogger
+
     for lg in loggers:
         if isinstance(lg, WandbLogger) and lg._experiment is not None:
             lg.experiment.finish()
@@ -60,6 +68,14 @@ def _finish_wandb(loggers: list[Any]) -> None:
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Run one experiment; returns the final test metrics (also written to `metrics.json`)."""
+    import lightning as L
+    from lightning.pytorch.loggers import WandbLogger
+
+    from neurogrow.cli.summary import print_summary
+    from neurogrow.cli.wandb_meta import fill_wandb_meta
+    from neurogrow.metrics import plot_per_class_accuracy
+
+    check_config(cfg)
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     fill_wandb_meta(cfg)  # wandb name and tags (backbone, dataset, IF, method, ratio, seed)
@@ -69,8 +85,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule: L.LightningDataModule = instantiate(cfg.data, sampler=_optional(cfg.get("sampler")))
     datamodule.prepare_data()
     datamodule.setup("fit")
-    write_class_counts(run_dir, datamodule.class_counts, datamodule.class_names)
-    write_json_atomic(run_dir / "data.json", datamodule.summary())  # which source, profile, seed
     log.info("training images per class: %s", datamodule.class_counts)
 
     model: L.LightningModule = instantiate(
@@ -80,10 +94,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         loss=instantiate(cfg.loss),
         optimizer=instantiate(cfg.optimizer),
         scheduler=_optional(cfg.get("scheduler")),
+        shot_groups=cfg.get("metrics"),
         _convert_="all",
     )
+    trust = bool(cfg.get("trust_checkpoint", False))
     if cfg.get("init_from"):
-        _load_weights(model, Path(cfg.init_from))
+        _load_weights(model, Path(cfg.init_from), trust=trust)
+    # the profile is known to work now (data and model built): record it
+    write_class_counts(run_dir, datamodule.class_counts, datamodule.class_names)
+    write_json_atomic(run_dir / "data.json", datamodule.summary())  # which source, profile, seed
 
     callbacks = _instantiate_dict(cfg.get("callbacks"))
     loggers = _instantiate_dict(cfg.get("logger"))
@@ -94,10 +113,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     try:
         ckpt_path = resume_checkpoint(run_dir, cfg.get("ckpt_path"), cfg.get("resume", "requeue"))
-        # Our own checkpoints hold the optimizer's and scheduler's objects: load them fully (trusted files).
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
+        own = ckpt_path is not None and not cfg.get("ckpt_path")  # this run's own last.ckpt (requeue)
+        # weights_only unless trusted: a checkpoint never runs code (AtomicCheckpointIO explains failures)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=not (trust or own))
         test_ckpt = None if cfg.test_ckpt == "last" or trainer.max_epochs == 0 else cfg.test_ckpt
-        trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt, weights_only=False)
+        trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt, weights_only=not trust)
         metrics = dict(model.test_results)
         if trainer.is_global_zero:
             write_metrics(run_dir, metrics)
@@ -106,6 +126,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                 datamodule.class_counts,
                 run_dir / "per_class_accuracy.png",
                 class_names=datamodule.class_names,
+                shot_thresholds=OmegaConf.to_container(cfg.metrics) if cfg.get("metrics") else None,
             )
             for lg in loggers:
                 if hasattr(lg, "log_image"):
@@ -121,12 +142,23 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
-def _load_weights(model: torch.nn.Module, path: Path) -> None:
+def _load_weights(model: torch.nn.Module, path: Path, trust: bool) -> None:
+    from neurogrow.models.checkpoints import CheckpointError, load_checkpoint
+
     if not path.is_file():
-        raise FileNotFoundError(f"init_from: no checkpoint at {path}; point it to a .ckpt of an earlier run")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        raise UserFileNotFoundError(
+            f"init_from: no checkpoint at {path}; point it to a .ckpt of an earlier run"
+        )
+    checkpoint = load_checkpoint(path, trust=trust, trust_hint="set trust_checkpoint=true")
     state = checkpoint.get("state_dict", checkpoint)
-    model.load_state_dict(state, strict=True)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:  # another architecture or number of classes
+        first = str(err).strip().splitlines()[-1].strip()[:160]
+        raise CheckpointError(
+            f"init_from: {path} does not fit this model ({first}); use a checkpoint of the same "
+            "model and data (model=..., data=...) or drop init_from"
+        ) from None
     log.info("initialised weights from %s", path)
 
 
@@ -140,7 +172,7 @@ def _record_failure(err: BaseException) -> None:
         pass  # recording the failure must never hide the error itself
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@hydra.main(version_base="1.3", config_path=f"pkg://{CONFIG_PACKAGE}", config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
     try:
         metrics = train(cfg)
@@ -161,6 +193,17 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     """Console-script entry point (`neurogrow-train`)."""
+    if importlib.util.find_spec(CONFIG_PACKAGE) is None:  # e.g. an editable install older than setup.py
+        sys.exit(
+            f"neurogrow-train: error: the configs (package {CONFIG_PACKAGE}) are not installed; "
+            "reinstall neurogrow (pip install -e . in a checkout)"
+        )
+    from neurogrow.surgery.config import old_override_message  # light: no torch, no Lightning
+
+    old = old_override_message(sys.argv[1:])  # old surgery spellings: fail with the new one
+    if old is not None:
+        print(f"neurogrow-train: error: {old}", file=sys.stderr)
+        raise SystemExit(2)
     _hydra_main()
 
 

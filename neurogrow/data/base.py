@@ -14,7 +14,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from neurogrow.data.eval_order import StratifiedOrder
 from neurogrow.data.profiles import balanced_holdout
+from neurogrow.errors import UserError
 
 __all__ = ["LongTailDataModule"]
 
@@ -53,12 +55,14 @@ class LongTailDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         if batch_size < 1 or num_workers < 0 or val_per_class < 0:
-            raise ValueError(
+            raise UserError(
                 f"need batch_size >= 1, num_workers >= 0 and val_per_class >= 0; got {batch_size}, "
                 f"{num_workers} and {val_per_class}."
             )
+        if eval_batch_size is not None and eval_batch_size < 1:
+            raise UserError(f"eval_batch_size must be >= 1 (or null for batch_size), got {eval_batch_size}.")
         self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or batch_size
+        self.eval_batch_size = eval_batch_size if eval_batch_size is not None else batch_size
         self.num_workers = num_workers
         self.sampler = sampler
         self.val_per_class = val_per_class
@@ -72,6 +76,10 @@ class LongTailDataModule(L.LightningDataModule):
         self.class_names: list[str] = []
         self.class_counts: list[int] = []
         self._loaded = False
+        # The training loader's own generator (shuffling, worker seeds), saved in checkpoints via
+        # `state_dict` so that a resumed run sees the same batches as an uninterrupted one.
+        self.generator = torch.Generator()
+        self.generator.manual_seed(torch.initial_seed())
 
     # --- subclass interface ---------------------------------------------------------------------------
     def _load(self) -> None:
@@ -88,7 +96,30 @@ class LongTailDataModule(L.LightningDataModule):
         self._load()
         self.train_labels = torch.as_tensor(self.train_labels, dtype=torch.long)
         self.class_counts = torch.bincount(self.train_labels, minlength=self.num_classes).tolist()
+        self._check_classes()
         self._loaded = True
+
+    def state_dict(self) -> dict[str, Any]:
+        """RNG state of the training data (Lightning stores it in every checkpoint)."""
+        return {"train_generator": self.generator.get_state()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if "train_generator" in state_dict:
+            self.generator.set_state(state_dict["train_generator"])
+
+    def _check_classes(self) -> None:
+        """Long-tailed classification needs two classes or more, each with training images."""
+        if self.num_classes < 2:
+            raise UserError(
+                f"{type(self).__name__}: the data has {self.num_classes} class(es) "
+                f"({', '.join(self.class_names) or 'none'}); classification needs at least two."
+            )
+        empty = [self.class_names[c] for c, n in enumerate(self.class_counts) if n == 0]
+        if empty:
+            raise UserError(
+                f"{type(self).__name__}: no training images left for class(es) {', '.join(empty[:10])} "
+                f"(of {self.num_classes}); lower imbalance_factor or raise img_max so every class keeps one."
+            )
 
     @property
     def num_classes(self) -> int:
@@ -121,7 +152,10 @@ class LongTailDataModule(L.LightningDataModule):
             raise RuntimeError(
                 "call prepare_data() and setup() on the datamodule before asking for dataloaders."
             )
-        sampler = self.sampler(labels=self.train_labels) if (train and self.sampler is not None) else None
+        if train:
+            sampler = self.sampler(labels=self.train_labels) if self.sampler is not None else None
+        else:  # a limited evaluation (limit_val_batches, ...) still sees every class
+            sampler = StratifiedOrder(dataset.labels) if hasattr(dataset, "labels") else None
         return DataLoader(
             dataset,
             batch_size=self.batch_size if train else self.eval_batch_size,
@@ -129,7 +163,10 @@ class LongTailDataModule(L.LightningDataModule):
             sampler=sampler,
             drop_last=train and self.drop_last,
             num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            # Training workers start afresh every epoch, seeded from `generator`: persistent ones would carry
+            # their RNG state across epochs, which no checkpoint can restore.
+            persistent_workers=self.num_workers > 0 and not train,
+            generator=self.generator if train else None,
             pin_memory=self.pin_memory,
             collate_fn=self.collate_fn,
         )

@@ -8,10 +8,13 @@ hundred microseconds, and keeps the host-to-device copy in uint8 (4x fewer bytes
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from neurogrow.errors import UserError
 
 __all__ = ["CIFAR10_MEAN", "CIFAR10_STD", "CIFAR100_MEAN", "CIFAR100_STD", "BatchAugment"]
 
@@ -26,8 +29,9 @@ class BatchAugment(nn.Module):
 
     Input: uint8 images, NHWC (as torchvision's CIFAR datasets store them), or NCHW with
     ``channels_last=False``.
-    Output: float32 NCHW, ``(x / 255 - mean) / std``. Randomness comes from torch's global RNG on the
-    input's device, so ``lightning.seed_everything`` makes it reproducible.
+    Output: float32 NCHW, ``(x / 255 - mean) / std``. Randomness comes from the module's own generator on
+    the input's device, seeded with ``seed`` (default: torch's initial seed, i.e. ``seed_everything``'s) and
+    saved/restored through :meth:`generator_state` so that a resumed run draws the same crops and flips.
     """
 
     def __init__(
@@ -37,13 +41,17 @@ class BatchAugment(nn.Module):
         padding: int = 4,
         flip_prob: float = 0.5,
         channels_last: bool = True,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         if padding < 0 or not 0.0 <= flip_prob <= 1.0:
-            raise ValueError(f"need padding >= 0 and 0 <= flip_prob <= 1, got {padding} and {flip_prob}.")
+            raise UserError(f"need padding >= 0 and 0 <= flip_prob <= 1, got {padding} and {flip_prob}.")
         self.padding = padding
         self.flip_prob = flip_prob
         self.channels_last = channels_last
+        self.seed = seed
+        self._generator: torch.Generator | None = None
+        self._pending_state: dict[str, Any] | None = None
         self.register_buffer(
             "mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False
         )
@@ -51,9 +59,29 @@ class BatchAugment(nn.Module):
             "std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False
         )
 
+    def generator(self, device: torch.device) -> torch.Generator:
+        """The augmentation's generator on `device` (made on first use, or again if the device changes)."""
+        if self._generator is None or self._generator.device.type != device.type:
+            self._generator = torch.Generator(device=device)
+            self._generator.manual_seed(torch.initial_seed() if self.seed is None else self.seed)
+            pending, self._pending_state = self._pending_state, None
+            if pending is not None and pending["device"] == device.type:
+                self._generator.set_state(pending["state"])
+        return self._generator
+
+    def generator_state(self) -> dict[str, Any] | None:
+        """The generator's state (None before the first training batch), for checkpoints."""
+        if self._generator is None:
+            return self._pending_state
+        return {"device": self._generator.device.type, "state": self._generator.get_state()}
+
+    def load_generator_state(self, state: dict[str, Any] | None) -> None:
+        """Continue from `generator_state()`; applied when the first batch shows the device."""
+        self._generator, self._pending_state = None, state
+
     def _to_nhwc(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4:
-            raise ValueError(f"expected a 4-D image batch, got shape {tuple(x.shape)}.")
+            raise UserError(f"expected a 4-D image batch, got shape {tuple(x.shape)}.")
         return x if self.channels_last else x.permute(0, 2, 3, 1)
 
     def _normalize_nhwc(self, nhwc: torch.Tensor) -> torch.Tensor:
@@ -70,10 +98,11 @@ class BatchAugment(nn.Module):
         dev = nhwc.device
         padded = F.pad(nhwc, (0, 0, p, p, p, p)) if p else nhwc
         hp, wp = h + 2 * p, w + 2 * p
-        oy = torch.randint(0, 2 * p + 1, (n, 1), device=dev)
-        ox = torch.randint(0, 2 * p + 1, (n, 1), device=dev)
+        gen = self.generator(dev)
+        oy = torch.randint(0, 2 * p + 1, (n, 1), device=dev, generator=gen)
+        ox = torch.randint(0, 2 * p + 1, (n, 1), device=dev, generator=gen)
         cols = torch.arange(w, device=dev).expand(n, w)
-        flip = torch.rand(n, 1, device=dev) < self.flip_prob
+        flip = torch.rand(n, 1, device=dev, generator=gen) < self.flip_prob
         cols = ox + torch.where(flip, cols.flip(1), cols)
         rows = oy + torch.arange(h, device=dev)
         base = torch.arange(n, device=dev).view(n, 1, 1) * (hp * wp)

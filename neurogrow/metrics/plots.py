@@ -21,10 +21,15 @@ def plot_per_class_accuracy(
     path: Path,
     class_names: Sequence[str] | None = None,
     title: str = "Per-class test accuracy",
+    shot_thresholds: dict | None = None,
 ) -> Path:
-    """Write a PNG bar chart of per-class accuracy coloured by shot group, counts on a second axis."""
+    """Write a PNG bar chart of per-class accuracy coloured by shot group, counts on a second axis.
+
+    `shot_thresholds`: keyword arguments of `shot_groups` (the run's ``metrics`` config); classes that
+    were not evaluated (NaN accuracy) get no bar.
+    """
     order = sorted(range(len(class_counts)), key=lambda c: -class_counts[c])
-    groups = shot_groups(class_counts)
+    groups = shot_groups(class_counts, **(shot_thresholds or {}))
     colour = {c: col for g, col in _GROUP_COLOURS.items() for c in groups[g].nonzero().flatten().tolist()}
     width = max(6.0, min(24.0, 0.25 * len(order)))
     fig, ax = plt.subplots(figsize=(width, 4))

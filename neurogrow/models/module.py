@@ -15,9 +15,11 @@ from timm.optim import param_groups_weight_decay
 from torch import nn
 from torch.optim import Optimizer
 
+from neurogrow.errors import UserError
 from neurogrow.losses import CrossEntropy, LongTailLoss
 from neurogrow.metrics import LongTailAccuracy
 from neurogrow.models.backbone import create_backbone
+from neurogrow.models.heads import use_normed_head
 from neurogrow.models.schedules import per_step_scheduler
 
 __all__ = ["LongTailClassifier"]
@@ -40,10 +42,15 @@ class LongTailClassifier(L.LightningModule):
         pretrained: load timm's pretrained weights (needs the internet or a local timm cache).
         small_input: adapt the stem / patch size to 32x32 inputs (see `create_backbone`).
         backbone_kwargs: extra arguments for `timm.create_model` (e.g. ``drop_path_rate``).
-        loss: factory called as ``loss(class_counts=...)``; default plain cross-entropy.
+        loss: factory called as ``loss(class_counts=...)``; default plain cross-entropy. A loss with
+            ``normed_head`` (LDAM) gets the cosine classifier `NormedLinear` in place of the linear one.
         optimizer: factory called with parameter groups (a Hydra partial of an optimizer class).
         scheduler: factory called as ``scheduler(max_epochs=...)`` returning an epoch -> factor schedule.
         no_weight_decay_on_norm_and_bias: exclude 1-D parameters (norms, biases) from weight decay.
+        channels_last: keep conv weights and inputs in NHWC memory layout (faster convolutions under bf16/fp16
+            on GPUs; measured for CPUs in ``benchmarks/results/training_speed.txt``). Numerics are unchanged.
+        shot_groups: Many/Medium/Few thresholds, keyword arguments of `LongTailAccuracy`
+            (``many_threshold``, ``few_threshold``, ``many_inclusive``; Hydra group ``metrics``).
     """
 
     def __init__(
@@ -58,11 +65,13 @@ class LongTailClassifier(L.LightningModule):
         optimizer: OptimizerFactory | None = None,
         scheduler: Callable[..., Callable[[float], float]] | None = None,
         no_weight_decay_on_norm_and_bias: bool = True,
+        channels_last: bool = False,
+        shot_groups: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         class_counts = [int(c) for c in class_counts]
         if len(class_counts) != num_classes:
-            raise ValueError(f"class_counts has {len(class_counts)} entries but num_classes={num_classes}")
+            raise UserError(f"class_counts has {len(class_counts)} entries but num_classes={num_classes}")
         # In the checkpoint, not in the loggers: the train entry logs the whole config, nested by group.
         self.save_hyperparameters(ignore=["loss", "optimizer", "scheduler"], logger=False)
         self.num_classes = num_classes
@@ -71,20 +80,28 @@ class LongTailClassifier(L.LightningModule):
             backbone, num_classes, pretrained=pretrained, small_input=small_input, **(backbone_kwargs or {})
         )
         self.criterion: LongTailLoss = (loss or CrossEntropy)(class_counts=class_counts)
+        if self.criterion.normed_head:  # e.g. LDAM: its scale s is meant for cosine logits
+            use_normed_head(self.model)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        if channels_last:
+            self.model.to(memory_format=torch.channels_last)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.train_metrics = LongTailAccuracy(class_counts)
-        self.val_metrics = LongTailAccuracy(class_counts)
-        self.test_metrics = LongTailAccuracy(class_counts)
+        self.shot_groups = dict(shot_groups or {})
+        self.train_metrics = LongTailAccuracy(class_counts, **self.shot_groups)
+        self.val_metrics = LongTailAccuracy(class_counts, **self.shot_groups)
+        self.test_metrics = LongTailAccuracy(class_counts, **self.shot_groups)
         self.test_results: dict[str, Any] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 4:  # a no-op unless channels_last: images in the memory layout of the conv weights
+            x = x.contiguous(memory_format=self.memory_format)
         return self.model(x)
 
     # --- training -------------------------------------------------------------------------------
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
-        logits = self.model(x)
+        logits = self(x)
         loss = self.criterion(logits, y)
         self.train_metrics.update(logits.detach(), y)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
@@ -106,7 +123,7 @@ class LongTailClassifier(L.LightningModule):
         self, batch: tuple[torch.Tensor, torch.Tensor], metrics: LongTailAccuracy, stage: str
     ) -> None:
         x, y = batch
-        logits = self.model(x)
+        logits = self(x)
         metrics.update(logits, y)
         self.log(f"{stage}/loss", self.criterion(logits, y), on_epoch=True, batch_size=len(y))
 
@@ -136,7 +153,7 @@ class LongTailClassifier(L.LightningModule):
     # --- optimisation ---------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:
-            raise ValueError("LongTailClassifier needs an optimizer factory (Hydra group `optimizer`)")
+            raise UserError("LongTailClassifier needs an optimizer factory (Hydra group `optimizer`)")
         weight_decay = float(getattr(self.optimizer_factory, "keywords", {}).get("weight_decay", 0.0))
         if self.hparams.no_weight_decay_on_norm_and_bias:
             params = param_groups_weight_decay(self.model, weight_decay)
@@ -147,7 +164,7 @@ class LongTailClassifier(L.LightningModule):
         if self.scheduler_factory is None or max_epochs == 0:  # 0: evaluation-only runs (e.g. tau-norm)
             return optimizer
         if max_epochs is None or max_epochs < 1:
-            raise ValueError("the learning-rate schedules are defined in epochs: set trainer.max_epochs")
+            raise UserError("the learning-rate schedules are defined in epochs: set trainer.max_epochs")
         steps_per_epoch = max(1, int(self.trainer.estimated_stepping_batches // max_epochs))
         schedule = self.scheduler_factory(max_epochs=max_epochs)
         scheduler = per_step_scheduler(optimizer, schedule, steps_per_epoch)

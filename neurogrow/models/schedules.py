@@ -1,7 +1,8 @@
 """Learning-rate schedules as functions of the (fractional) epoch, stepped every optimizer step.
 
-Each schedule is a small picklable object, so `LambdaLR` saves its state in checkpoints and a resumed
-run continues the schedule exactly; the neuron-surgery callback never touches it.
+The schedule is wrapped in a plain function, so `LambdaLR` saves only its step count (no pickled class:
+checkpoints load under torch's default `weights_only=True`); the config rebuilds the schedule on resume and
+the step count continues it exactly. The neuron-surgery callback never touches it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
+
+from neurogrow.errors import UserError
 
 __all__ = ["WarmupConstant", "WarmupCosine", "WarmupMultiStep", "per_step_scheduler"]
 
@@ -26,7 +29,7 @@ class _Warmup:
 
     def __post_init__(self) -> None:
         if self.warmup_epochs < 0 or self.max_epochs < 0:
-            raise ValueError("warmup_epochs and max_epochs must be >= 0")
+            raise UserError("warmup_epochs and max_epochs must be >= 0")
 
     def __call__(self, epoch: float) -> float:
         if epoch < self.warmup_epochs:
@@ -68,13 +71,8 @@ class WarmupMultiStep(_Warmup):
 def per_step_scheduler(optimizer: Optimizer, schedule: _Warmup, steps_per_epoch: int) -> LambdaLR:
     """A LambdaLR that evaluates `schedule` at the fractional epoch of every optimizer step."""
     steps = max(int(steps_per_epoch), 1)
-    return LambdaLR(optimizer, _AtFractionalEpoch(schedule, steps))
 
+    def factor(step: int) -> float:  # a function, not an object: LambdaLR then checkpoints no class
+        return schedule(step / steps)
 
-@dataclass
-class _AtFractionalEpoch:
-    schedule: _Warmup
-    steps_per_epoch: int
-
-    def __call__(self, step: int) -> float:
-        return self.schedule(step / self.steps_per_epoch)
+    return LambdaLR(optimizer, factor)

@@ -14,9 +14,9 @@ from typing import Literal
 import torch
 from torch import nn
 
-from neurogrow.surgery.groups import NeuronGroup, TensorSlice
+from neurogrow.surgery.types import NeuronGroup, TensorSlice
 
-__all__ = ["neuron_norms", "remove_neurons", "split_neurons", "tensor_at", "touched_indices"]
+__all__ = ["remove_neurons", "split_neurons", "sqrt_weight_scaling", "tensor_at"]
 
 _NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 
@@ -103,10 +103,6 @@ def split_neurons(
         raise ValueError(f"sources and targets need the same length, got {len(sources)} and {len(targets)}")
     if set(sources.tolist()) & set(targets.tolist()):
         raise ValueError(f"sources and targets must be disjoint for group {group.name}")
-    if not 0.0 < keep_fraction < 1.0:
-        raise ValueError(f"keep_fraction must lie in (0, 1), got {keep_fraction}")
-    if reinit not in ("split", "he"):
-        raise ValueError(f"reinit must be 'split' or 'he', got {reinit!r}")
     if len(sources) == 0:
         return
     a = keep_fraction
@@ -162,56 +158,19 @@ def _he_rows(
     return _randn(rows.shape, rows, generator) * math.sqrt(2.0 / fan_in)
 
 
-def touched_indices(
-    group: NeuronGroup, sources: torch.Tensor, targets: torch.Tensor
-) -> dict[str, tuple[int, torch.Tensor, torch.Tensor]]:
-    """Per tensor path: (dim, indices that are NEW, indices that were RESCALED) by ``split_neurons``.
+@torch.no_grad()
+def sqrt_weight_scaling(
+    model: nn.Module, group: NeuronGroup, sources: torch.Tensor, targets: torch.Tensor
+) -> None:
+    """After a split with `keep_fraction=0.5`, leave source and copy 1/sqrt(2) of the consumer columns.
 
-    New positions (the targets' rows, columns, channels) should get fresh optimizer state; rescaled ones
-    (the sources' consumer columns and q/k rows) keep their state but the callback may rescale it.
+    The halved columns (C/C', function preserving) become sqrt(C/C'): the variance of the consumer's input
+    is preserved instead of its mean (`ws.mode=sqrt`).
     """
-    sources, targets = _check_units(group, sources, targets)
-    acc: dict[str, tuple[int, list[torch.Tensor], list[torch.Tensor]]] = {}
     for s in group.slices:
-        dim, new, rescaled = acc.setdefault(s.path, (s.dim, [], []))
-        if dim != s.dim:
-            raise ValueError(f"group {group.name} touches {s.path} along two dimensions ({dim} and {s.dim})")
-        new.append(s.indices[targets])
-        if s.role in ("in", "qk"):
-            rescaled.append(s.indices[sources])
-    empty = torch.empty(0, dtype=torch.long)
-    return {
-        path: (dim, torch.cat(new).unique(), torch.cat(rescaled).unique() if rescaled else empty)
-        for path, (dim, new, rescaled) in acc.items()
-    }
-
-
-def neuron_norms(
-    model: nn.Module,
-    group: NeuronGroup,
-    *,
-    of: Literal["grad", "data"] = "grad",
-    roles: tuple[str, ...] = ("out", "channel", "qk"),
-    p: float = 2.0,
-) -> torch.Tensor:
-    """Per-neuron p-norm (shape (N,)) of the gradients or weights in the slices of the given roles.
-
-    Missing gradients count as zero; buffers (running statistics) have no gradient and are skipped for
-    ``of="grad"``. ``p=1`` with ``of="data"`` is the L1-norm selection criterion.
-    """
-    if of not in ("grad", "data"):
-        raise ValueError(f"of must be 'grad' or 'data', got {of!r}")
-    total: torch.Tensor | None = None
-    for s in group.slices:
-        if s.role not in roles:
+        if s.role != "in":
             continue
         t = tensor_at(model, s.path)
-        src = t.grad if of == "grad" else t
-        if src is None:
-            continue
-        x = src.detach().index_select(s.dim, s.indices.to(src.device)).movedim(s.dim, 0)
-        part = x.reshape(group.size, -1).float().abs().pow(p).sum(1)
-        total = part if total is None else total + part.to(total.device)
-    if total is None:
-        return torch.zeros(group.size)
-    return total.pow(1.0 / p)
+        for units in (sources, targets):
+            pos = _positions(s, torch.as_tensor(units, dtype=torch.long).cpu(), t.device)
+            t.index_copy_(s.dim, pos, t.index_select(s.dim, pos) * math.sqrt(2.0))

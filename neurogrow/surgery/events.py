@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from neurogrow.errors import UserFileNotFoundError
+
 __all__ = ["EVENTS_FILE", "EventLog", "GroupChange", "SurgeryEvent", "read_events"]
 
 EVENTS_FILE = "surgery_events.jsonl"
@@ -112,6 +114,14 @@ class EventLog:
     def __init__(self, run_dir: str | Path | None) -> None:
         self.path = Path(run_dir) / EVENTS_FILE if run_dir is not None else None
 
+    def has_setup(self) -> bool:
+        """Whether the log already holds a setup record (a resumed run must not write a second one)."""
+        return (
+            self.path is not None
+            and self.path.is_file()
+            and any(r.get("type") == "setup" for r in _records(self.path))
+        )
+
     def write(self, record: SurgeryEvent | dict) -> None:
         if self.path is None:
             return
@@ -121,12 +131,15 @@ class EventLog:
             f.write(line + "\n")
 
 
+def _records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def read_events(path: str | Path) -> list[dict]:
     """Read `surgery_events.jsonl` (a run directory or the file itself); only `type == "event"` records."""
     p = Path(path)
     if p.is_dir():
         p = p / EVENTS_FILE
     if not p.is_file():
-        raise FileNotFoundError(f"no surgery event log at {p}; was the run trained with callbacks=surgery?")
-    records = [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
-    return [r for r in records if r.get("type") == "event"]
+        raise UserFileNotFoundError(f"no surgery event log at {p}; was the run trained with surgery=default?")
+    return [r for r in _records(p) if r.get("type") == "event"]

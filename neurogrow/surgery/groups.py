@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 import torch_pruning as tp
 from torch import nn
 from torch_pruning.dependency import DependencyGraph, Group, Node
 
-__all__ = ["GroupReport", "NeuronGroup", "Role", "TensorSlice", "find_neuron_groups"]
+from neurogrow.surgery.handlers import find_handler_groups
+from neurogrow.surgery.types import GroupReport, NeuronGroup, Role, TensorSlice
+from neurogrow.surgery.verify import verify_groups
 
-Role = Literal["out", "in", "channel", "stat", "qk"]
+__all__ = ["find_neuron_groups"]
 
 _OPT = tp.ops.OPTYPE
 # Graph nodes that only route indices (Torch-Pruning maps indices through them); they own no tensors.
@@ -33,57 +33,22 @@ _ADD = re.compile(r"^(Add|Sub)Backward\d*$")  # not AddmmBackward (a matmul with
 _ROUTING = {_OPT.CONCAT, _OPT.SPLIT, _OPT.RESHAPE, _OPT.UNBIND, _OPT.EXPAND, _OPT.SLICE, _OPT.ELEMENTWISE}
 
 
-@dataclass(frozen=True)
-class TensorSlice:
-    """The positions of a group's N neurons along one dimension of one parameter or buffer."""
-
-    path: str  # dotted name of a parameter or buffer in the model, e.g. "layer1.0.conv1.weight"
-    dim: int  # the dimension along which this group's neurons lie in that tensor
-    indices: torch.Tensor  # LongTensor (N,): position of neuron j along `dim`
-    role: Role
-    # out     : producer rows/bias. Split: copy source -> target.
-    # in      : consumer columns. Split: target := source * (1 - a), source := source * a (a = 1/2).
-    # channel : per-neuron elementwise params between producer and consumer (norm gamma/beta,
-    #           depthwise-conv filters, layer scale). Split: copy.
-    # stat    : BatchNorm running_mean/running_var (buffers). Split: copy, or reset (mean 0, var 1).
-    # qk      : rows of q and of k for one head dimension. Split: copy, then both rows times sqrt(1/2).
-
-    def __repr__(self) -> str:
-        return f"TensorSlice({self.path!r}, dim={self.dim}, role={self.role!r}, n={len(self.indices)})"
-
-
-@dataclass(frozen=True)
-class NeuronGroup:
-    """N interchangeable neurons of one layer and every tensor slice that belongs to each of them."""
-
-    name: str  # stable, human-readable, e.g. "layer1.0.conv1", "blocks.3.attn.v.head2", "blocks.3.mlp.fc1"
-    kind: str  # "conv", "linear_hidden", "attn_qk", "attn_v", "gated_hidden", ...
-    size: int  # N neurons
-    slices: tuple[TensorSlice, ...]
-
-    def paths(self) -> set[str]:
-        return {s.path for s in self.slices}
-
-
-@dataclass
-class GroupReport:
-    groups: list[NeuronGroup]  # verified, safe to edit
-    excluded: dict[str, str] = field(default_factory=dict)  # group name -> reason it was excluded
-
-
 def find_neuron_groups(
-    model: nn.Module, example_input: torch.Tensor, *, verify: bool = True, handlers: list | None = None
+    model: nn.Module,
+    example_input: torch.Tensor,
+    *,
+    verify: bool = True,
+    handlers: list | None = None,
+    ratio: float = 0.1,
 ) -> GroupReport:
     """Find (and by default verify) every internal neuron group of ``model``.
 
     ``example_input`` is a small batch in the model's input format (e.g. ``(2, 3, 32, 32)``) on the model's
     device. ``handlers`` overrides :data:`neurogrow.surgery.handlers.HANDLERS` (``[]``: Torch-Pruning
-    only). The model itself is never modified: tracing and probes run on a deep copy (tracing switches
-    to eval mode and the probes edit weights), and groups refer to tensors only by their dotted path.
+    only); ``ratio`` sizes the split probe like the events that will follow. The model itself is never
+    modified: tracing and probes run on a deep copy (tracing switches to eval mode and the probes edit
+    weights), and groups refer to tensors only by their dotted path.
     """
-    from neurogrow.surgery.handlers import find_handler_groups
-    from neurogrow.surgery.verify import verify_groups
-
     if not isinstance(example_input, torch.Tensor) or example_input.dim() < 2:
         raise ValueError("example_input must be a batched tensor such as torch.randn(2, 3, 32, 32)")
     work = _hookless_copy(model).eval()
@@ -94,7 +59,7 @@ def find_neuron_groups(
         candidates = [g for g in _order(work, handled.groups + tp_groups) if not _inside(g, outside)]
         excluded = {k: v for k, v in {**handled.excluded, **tp_excluded}.items() if not k.startswith(outside)}
         if verify:
-            candidates, failed = verify_groups(work, candidates, example_input)
+            candidates, failed = verify_groups(work, candidates, example_input, ratio=ratio)
             excluded.update(failed)
     return GroupReport(groups=candidates, excluded=excluded)
 

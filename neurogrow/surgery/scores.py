@@ -16,12 +16,18 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from neurogrow.errors import UserError
+from neurogrow.surgery.types import NeuronGroup
+
 __all__ = [
     "ClassWeighting",
     "GradientAccumulator",
     "batch_weight",
     "class_weights",
-    "neuron_norms_from",
+    "neuron_norms",
+    "random_scores",
+    "scored_paths",
+    "weight_scores",
 ]
 
 ClassWeighting = Literal["linear", "sqrt", "none"]
@@ -33,9 +39,7 @@ def class_weights(class_counts: Sequence[int], mode: ClassWeighting = "linear") 
     """`w_c = N_max / N_c` ("linear", the paper), its square root ("sqrt"), or all ones ("none")."""
     counts = torch.as_tensor(list(class_counts), dtype=torch.float64)
     if counts.ndim != 1 or counts.numel() == 0 or bool((counts <= 0).any()):
-        raise ValueError(
-            f"class_counts must be a non-empty list of positive counts, got {list(class_counts)}"
-        )
+        raise UserError(f"class_counts must be a non-empty list of positive counts, got {list(class_counts)}")
     if mode == "linear":
         w = counts.max() / counts
     elif mode == "sqrt":
@@ -43,7 +47,7 @@ def class_weights(class_counts: Sequence[int], mode: ClassWeighting = "linear") 
     elif mode == "none":
         w = torch.ones_like(counts)
     else:
-        raise ValueError(f"class_weighting must be one of 'linear', 'sqrt', 'none', got {mode!r}")
+        raise UserError(f"class_weighting must be one of 'linear', 'sqrt', 'none', got {mode!r}")
     return w.float()
 
 
@@ -52,26 +56,58 @@ def batch_weight(labels: Tensor, weights: Tensor) -> Tensor:
     return weights.to(labels.device)[labels].mean()
 
 
-def neuron_norms_from(
-    tensors: Mapping[str, Tensor], group, roles: Iterable[str] = ("out", "channel", "qk"), p: float = 2.0
+def neuron_norms(
+    tensors: Mapping[str, Tensor | None],
+    group: NeuronGroup,
+    roles: Iterable[str] = ("out", "channel", "qk"),
+    p: float = 2.0,
 ) -> Tensor:
-    """Per-neuron p-norm of `tensors[path]` gathered over the group's slices whose role is in `roles`.
+    """Per-neuron p-norm (shape (N,)) of `tensors[path]` over the group's slices whose role is in `roles`.
 
-    `tensors` maps parameter paths to tensors shaped like the parameters (accumulated gradients,
-    weights, ...). Paths missing from `tensors` are skipped, so buffers never count.
+    `tensors` maps paths to tensors shaped like the parameters (gradients, accumulated gradients,
+    weights). Paths missing from `tensors` (or mapped to None: no gradient) count as zero.
     """
     roles = set(roles)
     total: Tensor | None = None
     for s in group.slices:
-        if s.role not in roles or s.path not in tensors:
+        t = tensors.get(s.path) if s.role in roles else None
+        if t is None:
             continue
-        t = tensors[s.path].detach()
-        rows = t.index_select(s.dim, s.indices.to(t.device)).movedim(s.dim, 0).reshape(group.size, -1).float()
-        part = rows.abs().pow(p).sum(1)
-        total = part if total is None else total + part
-    if total is None:
-        raise ValueError(f"group {group.name!r} has no parameter slice with a role in {sorted(roles)}")
-    return total.pow(1.0 / p)
+        rows = (
+            t.detach().index_select(s.dim, s.indices.to(t.device)).movedim(s.dim, 0).reshape(group.size, -1)
+        )
+        part = rows.float().abs().pow(p).sum(1)
+        total = part if total is None else total + part.to(total.device)
+    return torch.zeros(group.size) if total is None else total.pow(1.0 / p)
+
+
+def scored_paths(
+    groups: Sequence[NeuronGroup], params: Mapping[str, Tensor], roles: Iterable[str]
+) -> list[str]:
+    """The parameter paths that make up the scores; every group must have one (else it cannot be ranked)."""
+    roles = set(roles)
+    paths: set[str] = set()
+    for g in groups:
+        mine = {s.path for s in g.slices if s.role in roles and s.path in params}
+        if not mine:
+            have = sorted({s.role for s in g.slices})
+            raise UserError(
+                f"neuron group {g.name!r} has no parameter with a role in scoring.roles={sorted(roles)} "
+                f"(its roles: {', '.join(have)}); add one of them to scoring.roles"
+            )
+        paths |= mine
+    return sorted(paths)
+
+
+def weight_scores(params: Mapping[str, Tensor], groups: Sequence[NeuronGroup], roles: Iterable[str]) -> dict:
+    """The `l1` criterion: each neuron's weight L1 norm (on the CPU)."""
+    data = {n: p.detach() for n, p in params.items()}
+    return {g.name: neuron_norms(data, g, roles, p=1.0).cpu() for g in groups}
+
+
+def random_scores(groups: Sequence[NeuronGroup], generator: torch.Generator) -> dict[str, Tensor]:
+    """The `random` criterion: uniform scores from the callback's own generator."""
+    return {g.name: torch.rand(g.size, generator=generator) for g in groups}
 
 
 class GradientAccumulator:
@@ -92,26 +128,14 @@ class GradientAccumulator:
         aggregate: Aggregate = "norm_of_sum",
         roles: Iterable[str] = ("out", "channel", "qk"),
     ) -> None:
-        if mode not in ("mean", "ema"):
-            raise ValueError(f"accumulation must be 'mean' or 'ema', got {mode!r}")
-        if aggregate not in ("norm_of_sum", "sum_of_norms"):
-            raise ValueError(f"aggregate must be 'norm_of_sum' or 'sum_of_norms', got {aggregate!r}")
-        if not 0.0 < decay < 1.0:
-            raise ValueError(f"decay must lie in (0, 1), got {decay}")
         self.params = dict(params)
         self.groups = list(groups)
         self.mode, self.decay, self.aggregate, self.roles = mode, float(decay), aggregate, tuple(roles)
         self.steps = 0
-        self.weight_sum = 0.0
         self.buffers: dict[str, Tensor] = {}
 
     def reset(self) -> None:
-        self.steps, self.weight_sum, self.buffers = 0, 0.0, {}
-
-    def _targets(self) -> list[str]:
-        if self.aggregate == "norm_of_sum":
-            return list(self.params)
-        return [g.name for g in self.groups]
+        self.steps, self.buffers = 0, {}
 
     def update(self, w_b: float | Tensor, *, replace: bool = False) -> bool:
         """Add the current `.grad` of every tracked parameter with weight `w_b`; False if skipped.
@@ -137,7 +161,7 @@ class GradientAccumulator:
             cur = dict(zip(names, grads))
         else:
             gdict = dict(zip(names, grads))
-            cur = {g.name: neuron_norms_from(gdict, g, self.roles) for g in self.groups}
+            cur = {g.name: neuron_norms(gdict, g, self.roles) for g in self.groups}
         if replace:
             self.reset()
         if not self.buffers:
@@ -151,7 +175,6 @@ class GradientAccumulator:
             torch._foreach_mul_(bufs, self.decay)
             torch._foreach_add_(bufs, vals, alpha=(1.0 - self.decay) * w_b)
         self.steps += 1
-        self.weight_sum += w_b
         return True
 
     def scores(self) -> dict[str, Tensor]:
@@ -160,7 +183,7 @@ class GradientAccumulator:
             return {}
         scale = 1.0 / self.steps if self.mode == "mean" else 1.0
         if self.aggregate == "norm_of_sum":
-            return {g.name: neuron_norms_from(self.buffers, g, self.roles) * scale for g in self.groups}
+            return {g.name: neuron_norms(self.buffers, g, self.roles) * scale for g in self.groups}
         return {g.name: self.buffers[g.name] * scale for g in self.groups}
 
     def all_reduce(self, reduce) -> None:
@@ -175,11 +198,9 @@ class GradientAccumulator:
     def state_dict(self) -> dict:
         return {
             "steps": self.steps,
-            "weight_sum": self.weight_sum,
             "buffers": {k: v.detach().cpu().clone() for k, v in self.buffers.items()},
         }
 
     def load_state_dict(self, state: Mapping, device: torch.device | None = None) -> None:
         self.steps = int(state["steps"])
-        self.weight_sum = float(state["weight_sum"])
         self.buffers = {k: v.to(device) if device is not None else v for k, v in state["buffers"].items()}

@@ -23,8 +23,10 @@ import math
 import torch
 from torch import nn
 
-from neurogrow.surgery.edits import neuron_norms, remove_neurons, split_neurons, tensor_at
-from neurogrow.surgery.groups import NeuronGroup
+from neurogrow.surgery.edits import remove_neurons, split_neurons, tensor_at
+from neurogrow.surgery.scores import neuron_norms
+from neurogrow.surgery.selection import num_modified
+from neurogrow.surgery.types import NeuronGroup
 
 __all__ = ["randomize_degenerate", "split_all", "verify_groups"]
 
@@ -66,15 +68,23 @@ def _restore(model: nn.Module, snapshot: dict[str, torch.Tensor]) -> None:
         v.copy_(snapshot[k])
 
 
-def _probe_units(group: NeuronGroup, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """k sources and k disjoint targets, as one surgery event with ratio 0.1 would choose them."""
-    k = min(max(1, math.ceil(0.1 * group.size)), group.size // 2)
+def _probe_units(
+    group: NeuronGroup, generator: torch.Generator, ratio: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """k random sources and k disjoint targets: as many as a surgery event with `ratio` edits."""
+    k = num_modified(group.size, ratio)
     perm = torch.randperm(group.size, generator=generator)
     return perm[:k], perm[k : 2 * k]
 
 
 def split_all(
-    model: nn.Module, groups: list[NeuronGroup], x: torch.Tensor, *, seed: int = 0, noise: float = 0.0
+    model: nn.Module,
+    groups: list[NeuronGroup],
+    x: torch.Tensor,
+    *,
+    seed: int = 0,
+    noise: float = 0.0,
+    ratio: float = 0.1,
 ) -> tuple[float, float]:
     """One paired surgery event in every group: remove k neurons, then split k others into their slots.
 
@@ -82,7 +92,7 @@ def split_all(
     function by design; the splits must not, so the reference is the output after the removal.
     """
     g = torch.Generator().manual_seed(seed)
-    units = [_probe_units(group, g) for group in groups]
+    units = [_probe_units(group, g, ratio) for group in groups]
     for group, (_, targets) in zip(groups, units):
         remove_neurons(model, group, targets)
     with torch.no_grad():
@@ -121,9 +131,10 @@ def _coupling(
                 t.index_fill_(s.dim, s.indices[units[g.name]].reshape(1).to(t.device), 0.0)
     model.zero_grad(set_to_none=True)
     (_output(model, x) * weight).sum().backward()
+    grads = {n: p.grad for n, p in model.named_parameters()}
     failed = {}
     for g in groups:
-        norms = neuron_norms(model, g, of="grad", roles=("out", "channel", "qk"))
+        norms = neuron_norms(grads, g, roles=("out", "channel", "qk"))
         i = units[g.name]
         others = torch.cat([norms[:i], norms[i + 1 :]])
         if others.max() <= 0:
@@ -144,6 +155,7 @@ def verify_groups(
     *,
     rtol: float = 1e-4,
     seed: int = 0,
+    ratio: float = 0.1,
 ) -> tuple[list[NeuronGroup], dict[str, str]]:
     """Return (groups that pass both probes, {name: reason} for those that fail).
 
@@ -151,11 +163,17 @@ def verify_groups(
     probes): pass a copy, as :func:`find_neuron_groups` does.
     """
     with torch.enable_grad():
-        return _verify(model, groups, example_input, rtol=rtol, seed=seed)
+        return _verify(model, groups, example_input, rtol=rtol, seed=seed, ratio=ratio)
 
 
 def _verify(
-    model: nn.Module, groups: list[NeuronGroup], example_input: torch.Tensor, *, rtol: float, seed: int
+    model: nn.Module,
+    groups: list[NeuronGroup],
+    example_input: torch.Tensor,
+    *,
+    rtol: float,
+    seed: int,
+    ratio: float,
 ) -> tuple[list[NeuronGroup], dict[str, str]]:
     model.eval()
     for p in model.parameters():
@@ -181,7 +199,8 @@ def _verify(
     # 1) coupling probe: the probe unit of each group is its most influential one (never a dead unit).
     model.zero_grad(set_to_none=True)
     (_output(model, x) * weight).sum().backward()
-    units = {g.name: int(neuron_norms(model, g, roles=("out", "qk")).argmax()) for g in candidates}
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    units = {g.name: int(neuron_norms(grads, g, roles=("out", "qk")).argmax()) for g in candidates}
     suspects = _coupling(model, candidates, x, units, weight)
     _restore(model, snapshot)
     for name in list(suspects):  # re-check alone: silencing other groups at once can interfere
@@ -195,7 +214,7 @@ def _verify(
     # 2) split probe, bisecting to the failing groups when the joint split changes the output.
     def bisect(batch: list[NeuronGroup]) -> bool:
         """Find the failing groups in ``batch``; True if any was found."""
-        diff, scale = split_all(model, batch, x, seed=seed)
+        diff, scale = split_all(model, batch, x, seed=seed, ratio=ratio)
         _restore(model, snapshot)
         tol = rtol * max(scale, 1e-12)
         if diff <= tol:

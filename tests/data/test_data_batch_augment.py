@@ -54,13 +54,17 @@ def test_no_padding_and_no_flip_is_identity_and_layouts_agree():
     torch.testing.assert_close(nchw(x.permute(0, 3, 1, 2)), aug(x))
 
 
-def test_augmentation_is_reproducible_with_torch_seed():
+def test_augmentation_is_reproducible_with_its_seed_and_saved_state():
     x = _images(16)
-    aug = BatchAugment()
-    torch.manual_seed(5)
-    a = aug(x)
-    torch.manual_seed(5)
-    assert torch.equal(a, aug(x))
+    aug = BatchAugment(seed=5)
+    first = aug(x)
+    state = aug.generator_state()
+    second = aug(x)
+    assert not torch.equal(first, second)  # the generator moves on
+    assert torch.equal(BatchAugment(seed=5)(x), first)
+    resumed = BatchAugment(seed=5)
+    resumed.load_generator_state(state)
+    assert torch.equal(resumed(x), second)  # a resumed run continues the same stream
 
 
 def test_bad_arguments_raise():

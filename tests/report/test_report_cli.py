@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CONFIG_DIR, REPO_ROOT
+from tests.conftest import REPO_ROOT
 
 # One epoch of two batches, a surgery event at its end, a test pass over 1000 images.
 TINY = [
@@ -26,15 +26,12 @@ TINY = [
 ]
 
 
-def surgery_now() -> list[str]:
-    """Surgery with an event at the end of epoch 0 (issue 9's option names once they have landed)."""
-    if (CONFIG_DIR / "surgery").is_dir():
-        return [
-            "surgery=default",
-            "callbacks.surgery.schedule.start_epoch=0",
-            "callbacks.surgery.schedule.interval=1",
-        ]
-    return ["callbacks=surgery", "callbacks.surgery.start_epoch=0", "callbacks.surgery.interval=1"]
+SURGERY_NOW = [  # an event at the end of epoch 0
+    "surgery=default",
+    "callbacks.surgery.schedule.start_epoch=0",
+    "callbacks.surgery.schedule.interval=1",
+    "callbacks.surgery.schedule.num_events=1",
+]
 
 
 def _cli(module: str, args: list[str]) -> subprocess.CompletedProcess:
@@ -59,7 +56,7 @@ def sweep(tmp_path_factory) -> tuple[Path, dict[str, subprocess.CompletedProcess
         ),
         "surgery": _cli(
             "neurogrow.cli.train",
-            ["-m", *TINY, *surgery_now(), "seed=0,1", f"hydra.sweep.dir={root}/surgery"],
+            ["-m", *TINY, *SURGERY_NOW, "seed=0,1", f"hydra.sweep.dir={root}/surgery"],
         ),
     }
     for proc in procs.values():

@@ -14,14 +14,15 @@ import torch
 from lightning.pytorch.loggers import CSVLogger
 
 from neurogrow.models.module import LongTailClassifier
-from neurogrow.surgery.callback import NeuronSurgery, sqrt_weight_scaling
-from neurogrow.surgery.edits import remove_neurons, split_neurons
+from neurogrow.surgery.callback import NeuronSurgery
+from neurogrow.surgery.edits import remove_neurons
 from neurogrow.surgery.events import EVENTS_FILE, read_events
-from neurogrow.surgery.groups import find_neuron_groups
 from tests.surgery.conftest import COUNTS, TinyLongTail
 
 # Small members of the paper's families: a CIFAR ResNet, a ViT (per-head q/k and v groups, MLP hidden
 # units) and MambaOut (gated blocks).
+EVERY_EPOCH = {"start_epoch": 0, "interval": 1, "num_events": None}
+
 BACKBONES = {
     "resnet": ("resnet20_cifar", {"widths": (8, 16, 16)}),
     "vit": (
@@ -85,28 +86,18 @@ class Probe(L.Callback):
         self.states.append({k: v.detach().clone() for k, v in model.state_dict().items()})
 
 
-def test_schedule_matches_the_paper() -> None:
-    cb = NeuronSurgery(start_epoch=29, interval=30, last_epoch=119)
-    assert [e for e in range(150) if cb.is_event_epoch(e)] == [29, 59, 89, 119]
-    assert [e for e in range(150) if cb.is_accumulating(e)] == [29, 59, 89, 119]
-    cb = NeuronSurgery(start_epoch=29, interval=30, num_events=2, accumulate_epochs=2)
-    assert [e for e in range(150) if cb.is_accumulating(e)] == [28, 29, 58, 59]
-    assert not any(NeuronSurgery(criterion="l1").is_accumulating(e) for e in range(150))
-    assert not any(NeuronSurgery(nam=False).is_accumulating(e) for e in range(150))
-
-
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"ratio": 0.7}, "ratio must lie"),
-        ({"criterion": "taylor"}, "criterion must be one of"),
-        ({"accumulate_epochs": 5, "interval": 2}, "accumulate_epochs"),
-        ({"class_weighting": "log"}, "class_weighting"),
+        ({"ratio": 0.7}, "ratio must be"),
+        ({"scoring": {"criterion": "taylor"}}, "criterion must be one of"),
+        ({"schedule": {"accumulate_epochs": 5, "interval": 2}}, "accumulate_epochs"),
+        ({"gr": {"class_weighting": "log"}}, "class_weighting"),
         (
-            {"schedule": "grow_prune", "start_epoch": 0, "interval": 1, "num_events": 3},
+            {"policy": "grow_prune", "schedule": {"start_epoch": 0, "interval": 1, "num_events": 3}},
             "must end with a prune",
         ),
-        ({"interval": 0}, "interval"),
+        ({"schedule": {"interval": 0}}, "interval"),
     ],
 )
 def test_bad_settings_get_clear_errors(kwargs: dict, message: str) -> None:
@@ -118,7 +109,7 @@ def test_bad_settings_get_clear_errors(kwargs: dict, message: str) -> None:
 def test_event_preserves_function_and_parameter_objects(tmp_path: Path, backbone: str) -> None:
     """With GDA off (no noise, statistics copied) the splits are exact; only the removals change outputs."""
     before, after = Probe(), Probe()
-    surgery = NeuronSurgery(start_epoch=0, interval=1, ratio=0.2, gda=False)
+    surgery = NeuronSurgery(schedule=EVERY_EPOCH, ratio=0.2, gda={"enabled": False})
     trainer = fit(tmp_path, surgery, before, after, backbone=backbone, logger=CSVLogger(tmp_path, name="csv"))
     assert not surgery.excluded
     assert surgery.event_count == 1
@@ -152,7 +143,7 @@ def test_event_preserves_function_and_parameter_objects(tmp_path: Path, backbone
 
 
 def test_removed_neurons_are_the_lowest_scored(tmp_path: Path) -> None:
-    surgery = NeuronSurgery(start_epoch=0, interval=1, ratio=0.25, criterion="l1", verify=False)
+    surgery = NeuronSurgery(schedule=EVERY_EPOCH, ratio=0.25, scoring={"criterion": "l1"}, verify=False)
     before = Probe()
     fit(tmp_path, surgery, before)
     (event,) = read_events(tmp_path)
@@ -171,32 +162,32 @@ def test_removed_neurons_are_the_lowest_scored(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"criterion": "last_batch_grad"},
-        {"criterion": "random", "log_indices": False},
-        {"criterion": "accum_grad", "accumulation": "ema", "gr": False, "aggregate": "sum_of_norms"},
-        {"criterion": "accum_grad", "class_weighting": "sqrt", "ws": False, "reinit": "he"},
-        {"criterion": "accum_grad", "ws_mode": "sqrt", "gda_center": "source", "second_moment": "zero"},
+        {"scoring": {"criterion": "last_batch_grad"}},
+        {"scoring": {"criterion": "random"}, "log_indices": False},
+        {
+            "scoring": {"criterion": "accum_grad", "accumulation": "ema", "aggregate": "sum_of_norms"},
+            "gr": {"enabled": False},
+        },
+        {
+            "scoring": {"criterion": "accum_grad"},
+            "gr": {"class_weighting": "sqrt"},
+            "ws": {"enabled": False},
+            "split": {"reinit": "he"},
+        },
+        {
+            "scoring": {"criterion": "accum_grad"},
+            "ws": {"mode": "sqrt"},
+            "gda": {"center": "source"},
+            "split": {"second_moment": "zero"},
+        },
     ],
     ids=["last_batch", "random", "ema_no_gr", "sqrt_no_ws_he", "ws_sqrt"],
 )
 def test_every_criterion_and_switch_runs_an_event(tmp_path: Path, kwargs: dict) -> None:
-    surgery = NeuronSurgery(start_epoch=0, interval=1, verify=False, **kwargs)
+    surgery = NeuronSurgery(schedule=EVERY_EPOCH, verify=False, **kwargs)
     fit(tmp_path, surgery)
     (event,) = read_events(tmp_path)
-    assert event["criterion"] == kwargs["criterion"] and event["added"] == event["removed"] > 0
-
-
-def test_nam_off_is_the_baseline(tmp_path: Path) -> None:
-    """Without neuron modification the callback leaves training alone: same weights as no callback."""
-    plain, probed = Probe(), Probe()
-    fit(tmp_path / "a", NeuronSurgery(start_epoch=0, interval=1, nam=False), plain)
-    trainer = L.Trainer(
-        max_epochs=1, callbacks=[probed], logger=False, enable_checkpointing=False, enable_progress_bar=False
-    )
-    trainer.fit(classifier(), datamodule=TinyLongTail())
-    for k, v in plain.states[0].items():
-        assert torch.equal(v, probed.states[0][k]), k
-    assert not read_events_or_empty(tmp_path / "a")
+    assert event["criterion"] == kwargs["scoring"]["criterion"] and event["added"] == event["removed"] > 0
 
 
 def read_events_or_empty(run_dir: Path) -> list[dict]:
@@ -204,8 +195,9 @@ def read_events_or_empty(run_dir: Path) -> list[dict]:
 
 
 def test_setup_record_lists_groups_and_exclusions(tmp_path: Path) -> None:
-    surgery = NeuronSurgery(start_epoch=5, interval=5, verify=False)
-    fit(tmp_path, surgery)
+    surgery = NeuronSurgery(schedule={"start_epoch": 5, "interval": 5}, verify=False)
+    with pytest.warns(UserWarning, match="surgery will never run"):  # one epoch, first event after epoch 5
+        fit(tmp_path, surgery)
     records = [json.loads(line) for line in (tmp_path / EVENTS_FILE).read_text().splitlines()]
     assert records[0]["type"] == "setup" and len(records) == 1  # no event before epoch 5
     assert [g["name"] for g in records[0]["groups"]] == [g.name for g in surgery.groups]
@@ -216,7 +208,10 @@ def test_grow_then_prune_changes_the_count_and_ends_at_the_start_width(tmp_path:
     """Dormant slots: grow (+k per group), then prune (-k); dormant neurons stay exactly zero."""
     after = Probe()
     surgery = NeuronSurgery(
-        start_epoch=0, interval=1, num_events=2, ratio=0.25, schedule="grow_prune", verify=False
+        schedule={"start_epoch": 0, "interval": 1, "num_events": 2},
+        ratio=0.25,
+        policy="grow_prune",
+        verify=False,
     )
     fit(tmp_path, surgery, Probe(), after, epochs=3)
     grow, prune = read_events(tmp_path)
@@ -233,23 +228,61 @@ def test_grow_then_prune_changes_the_count_and_ends_at_the_start_width(tmp_path:
                 assert bool((state[s.path].index_select(s.dim, s.indices[dormant]) == 0).all()), s.path
 
 
-def test_sqrt_weight_scaling_leaves_both_halves_at_one_over_sqrt2() -> None:
-    model = classifier().model
-    group = find_neuron_groups(model, torch.zeros(2, 3, 32, 32), verify=False).groups[0]
-    cons = next(s for s in group.slices if s.role == "in")
-    w = dict(model.named_parameters())[cons.path]
-    original = w.detach().index_select(cons.dim, cons.indices[torch.tensor([0])]).clone()
-    src, tgt = torch.tensor([0]), torch.tensor([1])
-    split_neurons(model, group, src, tgt)
-    sqrt_weight_scaling(model, group, src, tgt)
-    for unit in (src, tgt):
-        got = w.detach().index_select(cons.dim, cons.indices[unit])
-        torch.testing.assert_close(got, original * math.sqrt(0.5))
+def scores_and_sources(tmp_path: Path, **options) -> tuple[list[float], list[list[int]]]:
+    fit(tmp_path, NeuronSurgery(schedule=EVERY_EPOCH, verify=False, **options))
+    (event,) = read_events(tmp_path)
+    return [g["score_mean"] for g in event["groups"]], [g["sources"] for g in event["groups"]]
+
+
+def test_gradient_reweighting_changes_the_scores(tmp_path: Path) -> None:
+    """The tiny data set's batches hold different classes, so w_b weighs them differently."""
+    with_gr, _ = scores_and_sources(tmp_path / "gr")
+    without, _ = scores_and_sources(tmp_path / "no_gr", gr={"enabled": False})
+    assert with_gr != pytest.approx(without, rel=1e-3)
+    sqrt, _ = scores_and_sources(tmp_path / "sqrt", gr={"class_weighting": "sqrt"})
+    assert sqrt != pytest.approx(with_gr, rel=1e-3) and sqrt != pytest.approx(without, rel=1e-3)
+
+
+def test_random_criterion_chooses_other_neurons_than_accum_grad(tmp_path: Path) -> None:
+    _, accum = scores_and_sources(tmp_path / "accum")
+    _, rand = scores_and_sources(tmp_path / "random", scoring={"criterion": "random"})
+    assert accum != rand
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["ws_gda_on", "ws_gda_off"])
+def test_ws_and_gda_switches_act_in_a_run(tmp_path: Path, enabled: bool) -> None:
+    """WS off: the copy gets the source's full consumer weights; GDA off: new neurons equal their sources."""
+    before, after = Probe(), Probe()
+    switches = {"ws": {"enabled": enabled}, "gda": {"enabled": enabled}}
+    surgery = NeuronSurgery(schedule=EVERY_EPOCH, verify=False, **switches)
+    fit(tmp_path, surgery, before, after)
+    (event,) = read_events(tmp_path)
+    pre, post = before.states[0], after.states[0]
+    for g, rec in zip(surgery.groups, event["groups"]):
+        src, tgt = torch.tensor(rec["sources"]), torch.tensor(rec["added"])
+        for s in g.slices:
+            old = pre[s.path].index_select(s.dim, s.indices[src])
+            new = post[s.path].index_select(s.dim, s.indices[tgt])
+            same = torch.equal(new, post[s.path].index_select(s.dim, s.indices[src]))
+            if s.role == "in":
+                torch.testing.assert_close(new, old * (0.5 if enabled else 1.0))
+            elif s.role == "channel" and s.path.endswith("weight"):  # BN gamma: GDA draws it anew
+                assert same != enabled, s.path
+            elif s.role == "out":
+                assert same, s.path
+
+
+def test_input_size_is_the_probe_that_finds_the_groups(tmp_path: Path) -> None:
+    small = NeuronSurgery(schedule=EVERY_EPOCH, verify=False, input_size=[3, 16, 16])
+    fit(tmp_path / "small", small)
+    assert len(small.groups) == 9  # found on a 16x16 probe, used on 32x32 batches
+    with pytest.raises(RuntimeError, match="channels"):  # a 1-channel probe cannot enter the 3-channel stem
+        fit(tmp_path / "gray", NeuronSurgery(schedule=EVERY_EPOCH, verify=False, input_size=[1, 32, 32]))
 
 
 def test_runs_under_mixed_precision(tmp_path: Path) -> None:
     """bf16 autocast: gradients reach the accumulator through the precision plugin, scores stay finite."""
-    surgery = NeuronSurgery(start_epoch=0, interval=1, verify=False)
+    surgery = NeuronSurgery(schedule=EVERY_EPOCH, verify=False)
     fit(tmp_path, surgery, precision="bf16-mixed")
     (event,) = read_events(tmp_path)
     assert event["added"] > 0

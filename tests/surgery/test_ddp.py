@@ -65,7 +65,7 @@ def test_two_ranks_make_identical_decisions(tmp_path: Path) -> None:
         backbone_kwargs={"widths": (8, 16, 16)},
         optimizer=functools.partial(torch.optim.SGD, lr=0.05, momentum=0.9),
     )
-    surgery = NeuronSurgery(start_epoch=0, interval=1, ratio=0.2, noise=0.05)
+    surgery = NeuronSurgery(schedule={"start_epoch": 0, "interval": 1}, ratio=0.2, gda={"noise": 0.05})
     trainer = L.Trainer(
         accelerator="cpu",
         devices=2,

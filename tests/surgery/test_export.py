@@ -1,4 +1,4 @@
-"""`experiment=smoke callbacks=surgery` end to end: events are written and the export loads strictly."""
+"""`experiment=smoke surgery=default` end to end: events are written and the export loads strictly."""
 
 from __future__ import annotations
 
@@ -12,18 +12,18 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from neurogrow.cli.tool import main as tool_main
+from neurogrow.models.export import export_checkpoint
 from neurogrow.models.module import LongTailClassifier
 from neurogrow.surgery.events import read_events
-from neurogrow.surgery.export import export_checkpoint
 
 
 @pytest.mark.slow
 def test_smoke_run_with_surgery_writes_events_and_exports_strictly(run_experiment, tmp_path: Path) -> None:
     run_dir = run_experiment(
         "experiment=smoke",
-        "callbacks=surgery",
-        "callbacks.surgery.start_epoch=0",
-        "callbacks.surgery.interval=1",
+        "surgery=default",
+        "callbacks.surgery.schedule.start_epoch=0",
+        "callbacks.surgery.schedule.interval=1",
         "trainer.limit_test_batches=2",
     )
     events = read_events(run_dir)

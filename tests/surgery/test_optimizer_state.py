@@ -11,8 +11,9 @@ from torch import nn
 
 import neurogrow  # noqa: F401  (registers resnet20_cifar)
 from neurogrow.surgery.edits import split_neurons
-from neurogrow.surgery.groups import NeuronGroup, TensorSlice, find_neuron_groups
+from neurogrow.surgery.groups import find_neuron_groups
 from neurogrow.surgery.optimizer_state import repair_optimizer_state
+from neurogrow.surgery.types import NeuronGroup, TensorSlice
 
 SOURCES, TARGETS = torch.tensor([0, 1]), torch.tensor([6, 7])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import lightning as L
@@ -12,7 +13,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from neurogrow.models.module import LongTailClassifier
 from neurogrow.surgery.callback import NeuronSurgery
-from neurogrow.surgery.events import read_events
+from neurogrow.surgery.events import EVENTS_FILE, read_events
 from tests.surgery.conftest import COUNTS, TinyLongTail
 
 
@@ -29,7 +30,11 @@ def classifier() -> LongTailClassifier:
 
 def surgery() -> NeuronSurgery:
     # Events at the end of epochs 1 and 3, each after accumulating over two epochs (0-1 and 2-3).
-    return NeuronSurgery(start_epoch=1, interval=2, accumulate_epochs=2, num_events=2, ratio=0.2, noise=0.05)
+    return NeuronSurgery(
+        schedule={"start_epoch": 1, "interval": 2, "accumulate_epochs": 2, "num_events": 2},
+        ratio=0.2,
+        gda={"noise": 0.05},
+    )
 
 
 def run(
@@ -83,3 +88,11 @@ def test_resume_mid_accumulation_matches_uninterrupted_run(tmp_path: Path) -> No
     assert decisions(tmp_path / "resumed") == expected
     for (name, a), b in zip(straight.model.named_parameters(), resumed.model.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_resume_into_the_same_directory_writes_one_setup_record(tmp_path: Path) -> None:
+    run(tmp_path, max_epochs=1, save=True)
+    (ckpt,) = (tmp_path / "checkpoints").glob("*.ckpt")
+    run(tmp_path, max_epochs=2, ckpt_path=ckpt)
+    records = [json.loads(line) for line in (tmp_path / EVENTS_FILE).read_text().splitlines()]
+    assert [r["type"] for r in records] == ["setup", "event"]  # the event at the end of epoch 1

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from neurogrow.surgery.groups import NeuronGroup, TensorSlice
-from neurogrow.surgery.scores import GradientAccumulator, batch_weight, class_weights, neuron_norms_from
-from neurogrow.surgery.selection import choose, num_modified, validate_ratio
+from neurogrow.surgery.scores import GradientAccumulator, batch_weight, class_weights, neuron_norms
+from neurogrow.surgery.selection import choose, num_modified
+from neurogrow.surgery.types import NeuronGroup, TensorSlice
 
 
 def mlp() -> tuple[nn.Sequential, NeuronGroup]:
@@ -60,10 +60,10 @@ def test_norms_from_tensors_cover_all_roles_asked() -> None:
     model, group = mlp()
     data = dict(model.named_parameters())
     expected_out = torch.cat([model[0].weight, model[0].bias[:, None]], 1).norm(dim=1)
-    assert torch.allclose(neuron_norms_from(data, group, ("out",)), expected_out)
-    both = neuron_norms_from(data, group, ("out", "in"))
+    assert torch.allclose(neuron_norms(data, group, ("out",)), expected_out)
+    both = neuron_norms(data, group, ("out", "in"))
     assert torch.allclose(both, (expected_out**2 + model[2].weight.norm(dim=0) ** 2).sqrt())
-    l1 = neuron_norms_from(data, group, ("out",), p=1.0)
+    l1 = neuron_norms(data, group, ("out",), p=1.0)
     assert torch.allclose(l1, model[0].weight.abs().sum(1) + model[0].bias.abs())
 
 
@@ -77,7 +77,7 @@ def test_running_mean_weights_each_batch_by_w_b() -> None:
     s = acc.scores()["0"]
     per_unit = math.sqrt(4)  # 3 weight entries + 1 bias entry, each with gradient 1
     assert torch.allclose(s, torch.tensor([1.0, 9.0, 0.0, 0.0]) * per_unit / 2)
-    assert acc.steps == 2 and acc.weight_sum == 10.0
+    assert acc.steps == 2
 
 
 def test_ema_forgets_old_batches() -> None:
@@ -156,9 +156,3 @@ def test_choose_breaks_ties_deterministically() -> None:
     b = choose(torch.zeros(8), 0.25)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     assert not set(a[0].tolist()) & set(a[1].tolist())
-
-
-@pytest.mark.parametrize("bad", [0.0, -0.1, 0.6, 1.0])
-def test_ratio_is_validated(bad: float) -> None:
-    with pytest.raises(ValueError, match=r"ratio must lie in \(0, 0.5\]"):
-        validate_ratio(bad)

@@ -41,9 +41,12 @@ def test_progressive_moves_from_instance_to_class_balanced() -> None:
     sampler = ProgressivelyBalancedSampler(labels=LABELS, total_epochs=10)
     instance = (COUNTS / COUNTS.sum()).double()
     assert sampler.class_probabilities(0).tolist() == pytest.approx(instance.tolist())
-    assert sampler.class_probabilities(5).tolist() == pytest.approx((0.5 * instance + 0.125).tolist())
+    lam = 5 / 9  # λ = e / (T - 1), classifier-balancing's np.linspace(0, 1, T)[e]
+    mixed = (1 - lam) * instance + lam * 0.25
+    assert sampler.class_probabilities(5).tolist() == pytest.approx(mixed.tolist())
+    assert sampler.class_probabilities(9).tolist() == pytest.approx([0.25] * 4)  # the last epoch
     assert sampler.class_probabilities(10).tolist() == pytest.approx([0.25] * 4)
-    sampler.set_epoch(10)
+    sampler.set_epoch(9)
     hist = torch.bincount(LABELS[list(sampler)], minlength=4).double()
     for epoch in range(11, 40):
         sampler.set_epoch(epoch)

@@ -12,9 +12,9 @@ from typing import Protocol
 
 from torch import nn
 
-from neurogrow.surgery.groups import NeuronGroup
 from neurogrow.surgery.handlers.attention import FusedQKVAttentionHandler
 from neurogrow.surgery.handlers.gated_conv import GatedConvBlockHandler
+from neurogrow.surgery.types import NeuronGroup
 
 __all__ = ["HANDLERS", "HandledGroups", "Handler", "find_handler_groups"]
 

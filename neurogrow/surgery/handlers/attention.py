@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neurogrow.surgery.groups import NeuronGroup, Role, TensorSlice
+from neurogrow.surgery.types import NeuronGroup, Role, TensorSlice
 
 
 def _identity(module: nn.Module | None) -> bool:

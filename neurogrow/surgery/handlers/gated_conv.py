@@ -12,7 +12,7 @@ import torch
 from timm.models.mambaout import GatedConvBlock
 from torch import nn
 
-from neurogrow.surgery.groups import NeuronGroup, TensorSlice
+from neurogrow.surgery.types import NeuronGroup, TensorSlice
 
 
 class GatedConvBlockHandler:
