@@ -27,6 +27,8 @@ from neurogrow.cli.run_files import (
     write_metrics,
     write_resolved_config,
 )
+from neurogrow.cli.slurm import register_resolvers as register_slurm_resolvers
+from neurogrow.cli.slurm import resume_checkpoint
 from neurogrow.errors import UserFileNotFoundError
 from neurogrow.precision import register_resolvers
 
@@ -36,6 +38,8 @@ if TYPE_CHECKING:  # torch, Lightning and timm load inside `train`, so `--help` 
 
 log = logging.getLogger("neurogrow")
 register_resolvers()  # ${neurogrow.cpu_precision:} (conf/trainer/cpu_fast.yaml), before Hydra composes
+
+register_slurm_resolvers()  # ${slurm_gpus:...}, ${slurm_tasks:...} of hydra/launcher=slurm
 
 # The configs ship inside the package (conf/ is installed as `neurogrow.conf`, see setup.py), so an
 # installed `neurogrow-train` finds them wherever it is started; in a checkout they are conf/ itself.
@@ -108,8 +112,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     try:
+        ckpt_path = resume_checkpoint(run_dir, cfg.get("ckpt_path"), cfg.get("resume", "requeue"))
+        own = ckpt_path is not None and not cfg.get("ckpt_path")  # this run's own last.ckpt (requeue)
         # weights_only unless trusted: a checkpoint never runs code (AtomicCheckpointIO explains failures)
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=not trust)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=not (trust or own))
         test_ckpt = None if cfg.test_ckpt == "last" or trainer.max_epochs == 0 else cfg.test_ckpt
         trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt, weights_only=not trust)
         metrics = dict(model.test_results)
