@@ -43,7 +43,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 ARMS = ("conventional", "surgery")
 EXPERIMENT = {"conventional": "paper_cifar10_lt_baseline", "surgery": "paper_cifar10_lt_surgery"}
-CPU_FAST = ("trainer=cpu_fast",)
+CPU_FAST = ("trainer=cpu_fast", "model.channels_last=true")  # both measured faster: training_speed.txt
 SLIM_FILES = ("config.yaml", "metrics.json", "class_counts.json", "surgery_events.jsonl", "data.json")
 
 
