@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -192,7 +193,7 @@ def test_train_never_runs_code_from_a_checkpoint(tmp_path: Path, option: str) ->
 def test_train_with_a_corrupt_init_from_says_so_in_one_line(tmp_path: Path, kind: str) -> None:
     bad = tmp_path / f"{kind}.ckpt"
     if kind == "random":
-        bad.write_bytes(os.urandom(4096))
+        bad.write_bytes(random.Random(0).randbytes(4096))
     else:
         torch.save({"state_dict": {"model.x": torch.randn(1000)}}, bad)
         bad.write_bytes(bad.read_bytes()[:-700])
@@ -203,6 +204,6 @@ def test_train_with_a_corrupt_init_from_says_so_in_one_line(tmp_path: Path, kind
 @pytest.mark.slow
 def test_train_with_a_random_ckpt_path_says_so_in_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "random.ckpt"
-    bad.write_bytes(os.urandom(4096))
+    bad.write_bytes(random.Random(0).randbytes(4096))
     proc = train(tmp_path / "run", f"ckpt_path={bad}")
     assert_one_line_error(proc, str(bad), "not a readable checkpoint")

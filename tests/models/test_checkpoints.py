@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from neurogrow.models.checkpoints import AtomicCheckpointIO
+from neurogrow.models.checkpoints import AtomicCheckpointIO, CheckpointError, load_checkpoint
 
 
 class _FailsToPickle:
@@ -36,6 +37,14 @@ def test_a_failed_write_keeps_the_previous_checkpoint_and_no_temporary_file(tmp_
     umask = os.umask(0o022)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as readable as any file the user writes
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_bytes_give_one_clear_checkpoint_error(tmp_path: Path, seed: int) -> None:
+    path = tmp_path / "random.ckpt"
+    path.write_bytes(random.Random(seed).randbytes(random.Random(seed).randint(1, 8192)))
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(path)
 
 
 _WRITER = textwrap.dedent(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -98,7 +99,7 @@ class _CreatesFile:
 def _bad_checkpoint(tmp_path: Path, kind: str) -> Path:
     path = tmp_path / f"{kind}.ckpt"
     if kind == "random":
-        path.write_bytes(os.urandom(4096))
+        path.write_bytes(random.Random(0).randbytes(4096))
     elif kind == "truncated":
         save_checkpoint(LongTailClassifier("resnet20_cifar", 5, COUNTS), path)
         path.write_bytes(path.read_bytes()[:-2000])
