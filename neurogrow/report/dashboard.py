@@ -25,10 +25,12 @@ _PANELS = (
 
 
 def _series(run: OfflineRun, key: str) -> tuple[list[float], list[float]]:
-    xs, ys = [], []
+    """(epoch, value) pairs; rows logged without an epoch (surgery events) take the last epoch seen."""
+    xs, ys, epoch = [], [], 0.0
     for row in run.history:
-        if key in row and "epoch" in row:
-            xs.append(float(row["epoch"]))
+        epoch = float(row.get("epoch", epoch))
+        if key in row:
+            xs.append(epoch)
             ys.append(float(row[key]))
     return xs, ys
 
@@ -44,6 +46,9 @@ def render_dashboard(run_dirs: Sequence[str | Path], path: str | Path) -> Path:
             if xs:
                 ax.plot(xs, ys, marker="o", label=run.name)
         ax.set_title(title, fontsize=10)
+        if not ax.lines:
+            note = "not logged (e.g. no Few classes)"
+            ax.text(0.5, 0.5, note, ha="center", transform=ax.transAxes, fontsize=8)
         ax.set_xlabel("epoch")
     axes.flat[0].legend(fontsize=7)
     table = axes.flat[6]
