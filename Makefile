@@ -49,5 +49,10 @@ format: install
 coverage: install
 	$(VENV)/bin/neurogrow coverage $(ARGS)
 
+## Conventional vs surgery=default, paired by seed (5 seeds x 2 arms x 30 epochs, resumable, commits each
+## finished run): benchmarks/results/does_it_help.md. Options: ARGS="--epochs 40 --seeds 6".
+bench: install
+	$(PY) benchmarks/does_it_help.py --commit $(ARGS)
+
 clean:
 	rm -rf outputs multirun .pytest_cache .ruff_cache

@@ -6,7 +6,7 @@ command line, and on this tree with the new names; then compares the decisions (
 removed indices of every group, per event) in both `surgery_events.jsonl`. Prints IDENTICAL or the
 differences, and writes the report to benchmarks/results/surgery_redesign_equivalence.txt.
 
-    python benchmarks/surgery_redesign_equivalence.py
+    python benchmarks/surgery_redesign_equivalence.py [NEW_COMMIT]
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 OLD_COMMIT = "4da0360"
-OLD_TREE = Path(tempfile.gettempdir()) / f"neurogrow-{OLD_COMMIT}"
 RESULT = REPO / "benchmarks" / "results" / "surgery_redesign_equivalence.txt"
 
 COMMON = ("experiment=smoke", "logger=csv", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1")
@@ -31,11 +30,12 @@ NEW = ("surgery=default", "callbacks.surgery.schedule.start_epoch=0", "callbacks
        "callbacks.surgery.schedule.num_events=2")  # fmt: skip
 
 
-def old_tree() -> Path:
-    if not (OLD_TREE / "neurogrow").is_dir():
-        add = ["git", "worktree", "add", "--detach", str(OLD_TREE), OLD_COMMIT]
-        subprocess.run(add, cwd=REPO, check=True)
-    return OLD_TREE
+def tree(commit: str) -> Path:
+    """A detached `git worktree` of `commit` in /tmp (made once)."""
+    path = Path(tempfile.gettempdir()) / f"neurogrow-{commit}"
+    if not (path / "neurogrow").is_dir():
+        subprocess.run(["git", "worktree", "add", "--detach", str(path), commit], cwd=REPO, check=True)
+    return path
 
 
 def run(code: Path, overrides: tuple[str, ...], run_dir: Path) -> list[dict]:
@@ -77,17 +77,19 @@ def compare(old: list[dict], new: list[dict]) -> list[str]:
     return diffs
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    """`argv`: optionally the commit of the new code (default: this working tree)."""
+    new_code = tree(argv[0]) if argv else REPO
     with tempfile.TemporaryDirectory() as tmp:
-        old = decisions(run(old_tree(), OLD, Path(tmp) / "old"))
-        new = decisions(run(REPO, NEW, Path(tmp) / "new"))
+        old = decisions(run(tree(OLD_COMMIT), OLD, Path(tmp) / "old"))
+        new = decisions(run(new_code, NEW, Path(tmp) / "new"))
     diffs = compare(old, new)
     n_groups = sum(len(e["groups"]) for e in new)
     n_idx = sum(len(g["sources"]) + len(g["removed"]) for e in new for g in e["groups"])
     lines = [
         "Surgery decisions before (commit 4da0360) and after the issue-9 redesign of the options",
         f"old: neurogrow-train {' '.join(COMMON + OLD)}",
-        f"new: neurogrow-train {' '.join(COMMON + NEW)}",
+        f"new: neurogrow-train {' '.join(COMMON + NEW)}" + (f"  (commit {argv[0]})" if argv else ""),
         f"compared: {len(new)} events, {n_groups} group decisions, {n_idx} indices (sources, removed)",
         "IDENTICAL" if not diffs else "DIFFERENT:",
         *diffs,
@@ -100,4 +102,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,14 +1,14 @@
 """neurogrow: long-tailed image classification with neuron surgery during training.
 
 `import neurogrow` is light: the subpackages (and timm, torchvision, Lightning behind them) load on first
-use (PEP 562), so the command-line tools start fast. `neurogrow.models` registers the CIFAR ResNets
-(``resnet32_cifar``, ...) with timm; when timm is already imported, `import neurogrow` registers them too.
+use (PEP 562), so the command-line tools start fast. Importing `neurogrow.models` (or anything below it)
+registers the CIFAR ResNets (``resnet32_cifar``, ...) with timm: `import neurogrow.models` before
+`timm.create_model("resnet32_cifar")`.
 """
 
 from __future__ import annotations
 
 import importlib
-import sys
 from types import ModuleType
 
 __version__ = "0.1.0"
@@ -27,6 +27,3 @@ def __getattr__(name: str) -> ModuleType:
 def __dir__() -> list[str]:
     return sorted(__all__)
 
-
-if "timm" in sys.modules:  # timm is loaded anyway: make `timm.create_model("resnet32_cifar")` work
-    importlib.import_module(f"{__name__}.models.cifar_resnet")

@@ -1,8 +1,9 @@
 """Which numeric precision a CPU run should use: bf16 autocast where the CPU computes bf16 natively.
 
 On CPUs with AVX512-BF16 or AMX-BF16, oneDNN runs convolutions and matrix products in bf16 (weights, their
-gradients and the optimizer stay fp32 under autocast), measured 1.5-2.6x faster than fp32 for a CIFAR
-ResNet-32. Elsewhere bf16 is emulated and slower, so the choice falls back to fp32 with one note.
+gradients and the optimizer stay fp32 under autocast): a CIFAR ResNet-32 step measured 1.6-1.9x faster than
+fp32 on an AMD EPYC with AVX512-BF16 (benchmarks/results/training_speed.txt), 1.5-2.6x on a Xeon with AMX.
+Elsewhere bf16 is emulated and slower, so the choice falls back to fp32 with one note.
 Configs call it as ``precision: ${neurogrow.cpu_precision:}`` (registered by the train entry,
 `neurogrow.cli.train`).
 """

@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 import timm
 import torch
 
+import neurogrow.models  # noqa: F401  (the models package registers the CIFAR ResNets with timm)
 from neurogrow.errors import UserError
-from neurogrow.models import cifar_resnet as _cifar_resnet  # noqa: F401  (registers resnet32_cifar)
 from neurogrow.surgery.groups import find_neuron_groups
 from neurogrow.surgery.verify import randomize_degenerate, split_all
 

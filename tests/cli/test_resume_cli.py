@@ -82,7 +82,7 @@ def test_resume_and_test_best_load_safely_and_keep_the_metric_history(tmp_path: 
     resumed = train(run, "trainer.max_epochs=2", f"ckpt_path={last}", *best)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert trained_epochs(run) == {0, 1}  # epoch 0's rows are still there, epoch 1's appended
-    assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 1
+    assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 6  # 2 epochs x 3, once
     assert (run / "metrics.json").is_file()
 
 

@@ -174,6 +174,8 @@ def test_file_datamodule_with_workers_and_lightning_trainer(folder):
     import lightning as L
     import timm
 
+    import neurogrow.models  # noqa: F401  (registers the CIFAR ResNets with timm)
+
     dm = ImageFolderLTDataModule(
         train_dir=folder / "train", test_dir=folder / "test", **{**SMALL, "num_workers": 1}, val_per_class=1
     )

@@ -3,6 +3,10 @@ spellings fail with the new one; Hydra's `surgery=default` builds exactly the do
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from hydra.utils import instantiate
 
@@ -112,3 +116,21 @@ def test_hydra_default_group_builds_the_documented_defaults() -> None:
     assert surgery.config == expected
     assert expected.schedule == Schedule(start_epoch=29, interval=30, num_events=4, accumulate_epochs=1)
     assert "surgery" not in compose_config("experiment=smoke").callbacks  # conventional training
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("old", "message"),
+    [
+        (["callbacks=surgery"], "callbacks=surgery is gone: switch neuron surgery on with surgery=default"),
+        (["surgery=default", "callbacks.surgery.nam=false"], "conventional training = no surgery group"),
+        (["surgery=default", "callbacks.surgery.start_epoch=0"], "callbacks.surgery.schedule.start_epoch"),
+    ],
+)
+def test_old_command_line_fails_with_the_migration_message(old: list[str], message: str) -> None:
+    """`neurogrow-train` with an old spelling exits 2 with one line naming the new spelling."""
+    train = Path(sys.executable).with_name("neurogrow-train")
+    done = subprocess.run([str(train), "experiment=smoke", *old], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1].startswith("neurogrow-train: error: ")
+    assert message in done.stderr

@@ -1,0 +1,79 @@
+"""The paper's scale on one GPU: CIFAR-10-LT IF=100, ResNet-32 and ResNet-18 (small-input), 150 epochs,
+events after 30/60/90/120, conventional vs `surgery=default`, 3 seeds, the same report as `make bench`.
+
+Built to fit in about 10 minutes on one H100 (not yet run on one: no GPU was lent while it was written):
+- the in-memory uint8 CIFAR datamodule: a batch is one `index_select` and a 0.4 MB uint8 copy, the
+  crop/flip/normalise (`neurogrow.data.batch_augment`) runs on the GPU;
+- bf16 autocast (`trainer.precision=bf16-mixed`) and channels_last weights and inputs (`model.channels_last`);
+- all runs at once (`--concurrent`, default 12 = 2 models x 2 arms x 3 seeds): one ResNet-32 at batch 128
+  cannot saturate an H100, so the runs share it as separate processes (one CPU thread each);
+- no per-epoch evaluation (the test set once, at the end).
+`torch.compile` is not used: neuron surgery changes layer widths at every event (a recompile each time),
+and its gain on these small models could not be measured without a GPU.
+
+Results land in `benchmarks/results/gpu_paper_scale/<model>/<arm>_seed<k>/` (slim copies; full runs in the
+ignored `outputs/gpu_paper_scale/`) and the reports in `benchmarks/results/gpu_paper_scale_<model>.md`;
+reruns skip finished runs, `--commit` commits each. Compare with the paper: ResNet-18 72.2 -> 75.4.
+
+    python benchmarks/gpu_paper_scale.py --commit          # on the GPU machine
+    python benchmarks/gpu_paper_scale.py --cpu-smoke --results /tmp/g --scratch /tmp/g_runs   # code path, CPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import does_it_help  # the same runner, pairing check and report as `make bench`)
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = {"resnet32_cifar": "ResNet-32", "resnet18": "ResNet-18 (small-input)"}
+GPU = ("trainer=gpu", "trainer.precision=bf16-mixed", "model.channels_last=true")
+# The CPU smoke test: the same code path (channels_last, the whole runner and report) in seconds.
+CPU_SMOKE = (
+    "trainer=cpu",
+    "trainer.precision=32-true",
+    "model.channels_last=true",
+    "data.batch_size=16",
+    "data.eval_batch_size=250",
+    "trainer.limit_test_batches=1",
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--epochs", type=int, default=150)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--concurrent", type=int, default=12, help="runs sharing the GPU at the same time")
+    parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "gpu_paper_scale")
+    parser.add_argument("--scratch", type=Path, default=REPO / "outputs" / "gpu_paper_scale")
+    parser.add_argument("--commit", action="store_true", help="git add + commit every finished run")
+    parser.add_argument("--cpu-smoke", action="store_true", help="2 epochs x 2 batches, 1 seed, on the CPU")
+    parser.add_argument("extra", nargs="*", help="further neurogrow-train overrides for every run")
+    args = parser.parse_args()
+    hardware = GPU
+    args.limit_train_batches = None
+    if args.cpu_smoke:
+        hardware = CPU_SMOKE
+        args.epochs, args.seeds, args.limit_train_batches = 2, 1, 2
+        args.concurrent = min(args.concurrent, 2)
+    # One pool over every (model, arm, seed) would be simplest for the GPU; per-model pools keep the
+    # results and reports per model, and `--concurrent` runs of one model already fill the GPU.
+    base_results, base_scratch = args.results, args.scratch
+    for model in args.models:
+        args.results, args.scratch = base_results / model, base_scratch / model
+        args.processes, args.threads = args.concurrent, 1
+        args.report = base_results.parent / f"{base_results.name}_{model}.md"
+        args.extra = [f"model={'resnet18' if model == 'resnet18' else 'resnet32_cifar'}", *args.extra]
+        does_it_help.run_all(args, hardware=hardware)
+        title = f"Paper scale on one GPU: CIFAR-10-LT IF=100, {MODELS[model]}, {args.epochs} epochs"
+        does_it_help.write_report(args, title=title)
+        args.extra = args.extra[1:]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""`make bench` scales the paper's 150-epoch schedule to its epochs and pairs runs by seed."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO_ROOT, compose_config
+
+_spec = importlib.util.spec_from_file_location("does_it_help", REPO_ROOT / "benchmarks" / "does_it_help.py")
+does_it_help = importlib.util.module_from_spec(_spec)
+sys.modules["does_it_help"] = does_it_help  # dataclasses look their module up
+_spec.loader.exec_module(does_it_help)
+
+
+def test_150_epochs_give_the_papers_schedule():
+    s = does_it_help.schedule(150)
+    events = [s["start_epoch"] + i * s["interval"] + 1 for i in range(s["num_events"])]
+    assert events == [30, 60, 90, 120]  # "after" epoch n = end of 0-indexed epoch n - 1
+    assert (s["milestone_1"], s["milestone_2"], s["warmup"]) == (120, 135, 5)
+
+
+def test_30_epochs_put_events_after_20_40_60_80_percent():
+    s = does_it_help.schedule(30)
+    assert [s["start_epoch"] + i * s["interval"] + 1 for i in range(4)] == [6, 12, 18, 24]
+    assert (s["milestone_1"], s["milestone_2"]) == (24, 27)
+
+
+def test_the_two_arms_compose_to_the_same_run_but_for_surgery(tmp_path: Path):
+    class Args:
+        epochs, limit_train_batches, extra = 30, None, []
+
+    cfgs = {}
+    for arm in does_it_help.ARMS:
+        job = does_it_help.Job(arm, seed=3)
+        overrides = [o for o in job.overrides(Args, tmp_path, does_it_help.CPU_FAST) if "hydra." not in o]
+        cfgs[arm] = compose_config(*overrides, output_dir=tmp_path)
+    conv, surg = cfgs["conventional"], cfgs["surgery"]
+    assert "surgery" not in conv.callbacks
+    assert surg.callbacks.surgery.schedule.start_epoch == 5 and surg.callbacks.surgery.schedule.interval == 6
+    for key in ("seed", "data", "model", "optimizer", "scheduler", "loss"):
+        assert conv[key] == surg[key], key
+    assert conv.seed == 3 and conv.trainer.max_epochs == 30 and conv.trainer.limit_val_batches == 0
+    assert list(conv.scheduler.milestones) == [24, 27]
+
+
+def test_pairing_check_reads_the_loss_histories(tmp_path: Path):
+    rows = {"conventional": [2.0, 1.5, 1.2], "surgery": [2.0, 1.5, 1.3]}
+    for arm, losses in rows.items():
+        run = tmp_path / f"{arm}_seed0"
+        run.mkdir()
+        lines = ["epoch,step,train/loss_epoch"] + [f"{e},{e},{v}" for e, v in enumerate(losses)]
+        (run / "metrics.csv").write_text("\n".join(lines) + "\n")
+    report = does_it_help.check_pairing(
+        tmp_path, seeds=1, epochs=5
+    )  # first event after epoch 1 (0-indexed 0)
+    seed0 = report["seeds"]["0"]
+    assert seed0["identical_until_first_event"] and seed0["epochs_compared"] == 1
+    assert abs(seed0["abs_train_loss_diff_next_epoch"]) == 0.0  # epoch 1: still equal in this history
+    assert json.loads((tmp_path / "pairing.json").read_text()) == report
