@@ -30,6 +30,7 @@ __all__ = [
     "plot_accuracy_vs_ratio",
     "plot_neuron_counts",
     "plot_per_class",
+    "to_markdown",
     "write_report",
 ]
 

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from neurogrow.report.dashboard import render_dashboard
 from neurogrow.report.wandb_offline import read_offline_run
 from tests.conftest import CONFIG_DIR
 
@@ -58,5 +59,8 @@ def test_wandb_run_is_named_tagged_and_summarised(run_experiment, monkeypatch):
     assert "test/per_class_accuracy/_type" in logged  # the per-class accuracy plot, and its file
     assert list(run_dir.glob("wandb/offline-run-*/files/media/images/test/per_class_accuracy_*.png"))
     assert "val/acc_many" in logged
+    # the docs/wandb.md rendering works from this offline run
+    png = render_dashboard([run_dir], run_dir / "dashboard.png")
+    assert png.stat().st_size > 20_000
     assert os.path.isfile(run_dir / "config.yaml")
     assert "name: smoke/resnet32_cifar-surgery-r0.1-s3" in (run_dir / "config.yaml").read_text()

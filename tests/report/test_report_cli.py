@@ -4,64 +4,12 @@
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
-
-# One epoch of two batches, a surgery event at its end, a test pass over 1000 images.
-TINY = [
-    "experiment=smoke",
-    "logger=csv",
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=1",
-    "trainer.limit_test_batches=2",
-    "callbacks.progress_bar.every_n_batches=1",
-]
-
-
-SURGERY_NOW = [  # an event at the end of epoch 0
-    "surgery=default",
-    "callbacks.surgery.schedule.start_epoch=0",
-    "callbacks.surgery.schedule.interval=1",
-    "callbacks.surgery.schedule.num_events=1",
-]
-
-
-def _cli(module: str, args: list[str]) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "1"}
-    env.pop("NEUROGROW_PROGRESS", None)
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=REPO_ROOT,
-        capture_output=True,  # stdout is a pipe, not a terminal, as under SLURM
-        text=True,
-        timeout=1200,
-        env=env,
-    )
-
-
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory) -> tuple[Path, dict[str, subprocess.CompletedProcess]]:
-    root = tmp_path_factory.mktemp("sweep")
-    procs = {
-        "conventional": _cli(
-            "neurogrow.cli.train", ["-m", *TINY, "seed=0,1", f"hydra.sweep.dir={root}/conventional"]
-        ),
-        "surgery": _cli(
-            "neurogrow.cli.train",
-            ["-m", *TINY, *SURGERY_NOW, "seed=0,1", f"hydra.sweep.dir={root}/surgery"],
-        ),
-    }
-    for proc in procs.values():
-        assert proc.returncode == 0, proc.stderr[-3000:]
-    return root, procs
+from tests.report.conftest import _cli
 
 
 @pytest.mark.slow
