@@ -17,9 +17,9 @@ stopped; `--commit` commits each finished run. The report is `neurogrow report` 
 `benchmarks/results/does_it_help.md` (figures and CSVs in `benchmarks/results/does_it_help_report/`).
 
 Parallelism: `--processes 2 --threads 1` (two runs at a time, one intra-op thread each; the two arms of a
-seed run side by side): measured 2.5x the images/s of one process with 2 threads (raw bf16 channels_last
-ResNet-32 loop, load ~11 on the 2 cores, which favours more processes; 2 intra-op threads also spin badly
-when the cores are shared).
+seed run side by side): measured 2.5x and 9x (two interleaved rounds) the images/s of one process with
+2 threads (raw bf16 channels_last ResNet-32 loop, load 8-11 on the 2 cores, which favours more processes;
+2 intra-op threads also spin badly when the cores are shared).
 Time: a neurogrow bf16 channels_last ResNet-32 step took 1.44 s on one thread at load 10-13
 (training_speed.txt), i.e. ~140 s per epoch (97 steps) and ~6 h for the default 300 run-epochs on 2
 processes: do not run it on a loaded machine. On an idle machine: fp32 steps took 0.41-0.48 s on 2 threads
