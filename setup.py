@@ -10,5 +10,6 @@ from setuptools import find_packages, setup
 setup(
     packages=[*find_packages(include=["neurogrow", "neurogrow.*"]), "neurogrow.conf"],
     package_dir={"neurogrow.conf": "conf"},
-    package_data={"neurogrow.conf": ["**/*.yaml"]},
+    # the configs, and data files beside the code (e.g. neurogrow/report/paper_results.yaml)
+    package_data={"neurogrow.conf": ["**/*.yaml"], "": ["*.yaml"]},
 )

@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader, TensorDataset
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from anywhere: use this checkout's package
 
-import neurogrow  # noqa: E402, F401  (registers resnet32_cifar with timm)
+import neurogrow.models  # noqa: E402, F401  (registers the CIFAR ResNets with timm)
 from neurogrow.data import CIFAR10LTDataModule  # noqa: E402
 from neurogrow.models.module import LongTailClassifier  # noqa: E402
 from neurogrow.surgery.callback import NeuronSurgery  # noqa: E402

@@ -1,10 +1,29 @@
-"""neurogrow: long-tailed image classification with neuron surgery during training."""
+"""neurogrow: long-tailed image classification with neuron surgery during training.
 
-# As `import timm` does: importing the package imports its models package, whose __init__ registers
-# the CIFAR ResNets (`resnet*_cifar`) with timm's registry, so `timm.create_model` knows them.
-from neurogrow import models as _models  # noqa: F401
-from neurogrow.precision import register_resolvers
+`import neurogrow` is light: the subpackages (and timm, torchvision, Lightning behind them) load on first
+use (PEP 562), so the command-line tools start fast. Importing `neurogrow.models` (or anything below it)
+registers the CIFAR ResNets (``resnet32_cifar``, ...) with timm: `import neurogrow.models` before
+`timm.create_model("resnet32_cifar")`.
+"""
 
-register_resolvers()  # ${neurogrow.cpu_precision:} in conf/trainer/cpu_fast.yaml
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
 
 __version__ = "0.1.0"
+
+_SUBPACKAGES = ("callbacks", "cli", "data", "errors", "losses", "metrics", "models", "report", "surgery")
+
+__all__ = ["__version__", *_SUBPACKAGES]
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+

@@ -4,7 +4,8 @@ On CPUs with AVX512-BF16 or AMX-BF16, oneDNN runs convolutions and matrix produc
 gradients and the optimizer stay fp32 under autocast): a CIFAR ResNet-32 step measured 1.6-1.9x faster than
 fp32 on an AMD EPYC with AVX512-BF16 (benchmarks/results/training_speed.txt), 1.5-2.6x on a Xeon with AMX.
 Elsewhere bf16 is emulated and slower, so the choice falls back to fp32 with one note.
-Configs call it as ``precision: ${neurogrow.cpu_precision:}`` (registered when neurogrow is imported).
+Configs call it as ``precision: ${neurogrow.cpu_precision:}`` (registered by the train entry,
+`neurogrow.cli.train`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import functools
 import logging
 from pathlib import Path
 
-import torch
 from omegaconf import OmegaConf
 
 __all__ = ["BF16_CPU_FLAGS", "cpu_bf16_supported", "cpu_flags", "cpu_precision", "register_resolvers"]
@@ -36,6 +36,8 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
 
 def cpu_bf16_supported(flags: set[str] | None = None) -> bool:
     """True when oneDNN can run bf16 natively: mkldnn built in and the CPU has AVX512-BF16 or AMX-BF16."""
+    import torch  # here, not at import: the CLIs register this resolver before they need torch
+
     flags = cpu_flags() if flags is None else flags
     return bool(torch.backends.mkldnn.is_available() and flags.intersection(BF16_CPU_FLAGS))
 

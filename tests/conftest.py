@@ -1,15 +1,30 @@
-"""Shared fixtures: run a real experiment in-process through Hydra's compose API."""
+"""Shared test factories, used by every test folder (keep the names stable: other folders import them).
+
+- `compose_config(*overrides)` / `run_experiment` fixture: a real experiment through Hydra's compose API.
+- `TinyLongTailData`: an in-memory long-tailed datamodule (random 8x8 images, `COUNTS` per class) that
+  follows the datamodule contract (`class_counts`, `train_labels`, a sampler partial); fixture `tiny_data`.
+- `make_module(loss=...)`: a real `LongTailClassifier` over timm's `resnet20_cifar`, seeded.
+- `make_trainer(callbacks, max_epochs, **kwargs)`: a quiet CPU Lightning Trainer (no logger, checkpoints,
+  progress bar or sanity check); kwargs go to `lightning.Trainer`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
+import lightning as L
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
+from torch.utils.data import DataLoader, TensorDataset
+
+from neurogrow.models.module import LongTailClassifier
+from neurogrow.precision import register_resolvers
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "conf"
@@ -17,6 +32,7 @@ CONFIG_DIR = REPO_ROOT / "conf"
 
 def compose_config(*overrides: str, output_dir: Path | None = None) -> DictConfig:
     """Compose `conf/train.yaml` with overrides as `neurogrow-train` would, rooted at the repo."""
+    register_resolvers()  # as importing the train entry does
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
         cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
@@ -46,3 +62,67 @@ def run_experiment(tmp_path: Path) -> Callable[..., Path]:
         return run_dir
 
     return run
+
+
+COUNTS = [24, 8, 4, 2]  # step-free long tail over 4 classes
+
+
+class TinyLongTailData(L.LightningDataModule):
+    """Random 8x8 images with long-tailed labels; follows the datamodule contract (sampler partial)."""
+
+    def __init__(self, class_counts: Sequence[int] = COUNTS, batch_size: int = 8, sampler=None) -> None:
+        super().__init__()
+        self.class_counts = list(class_counts)
+        self.num_classes = len(self.class_counts)
+        self.class_names = [f"c{i}" for i in range(self.num_classes)]
+        self.batch_size, self.sampler = batch_size, sampler
+        g = torch.Generator().manual_seed(0)
+        self.train_labels = torch.repeat_interleave(
+            torch.arange(self.num_classes), torch.tensor(self.class_counts)
+        )
+        self.train_images = (
+            torch.randn(len(self.train_labels), 3, 8, 8, generator=g)
+            + self.train_labels.view(-1, 1, 1, 1).float()
+        )
+        self.test_labels = torch.arange(self.num_classes).repeat(4)
+        self.test_images = torch.randn(len(self.test_labels), 3, 8, 8, generator=g)
+
+    def train_dataloader(self) -> DataLoader:
+        dataset = TensorDataset(self.train_images, self.train_labels)
+        if self.sampler is None:
+            return DataLoader(dataset, batch_size=self.batch_size, shuffle=True)
+        return DataLoader(dataset, batch_size=self.batch_size, sampler=self.sampler(labels=self.train_labels))
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(TensorDataset(self.test_images, self.test_labels), batch_size=self.batch_size)
+
+    test_dataloader = val_dataloader
+
+
+def make_module(loss: Callable | None = None, class_counts: Sequence[int] = COUNTS) -> LongTailClassifier:
+    torch.manual_seed(0)
+    return LongTailClassifier(
+        backbone="resnet20_cifar",
+        num_classes=len(class_counts),
+        class_counts=list(class_counts),
+        loss=loss,
+        optimizer=partial(torch.optim.SGD, lr=0.05, momentum=0.9),
+    )
+
+
+def make_trainer(callbacks: Sequence | None = None, max_epochs: int = 2, **kwargs) -> L.Trainer:
+    """A quiet CPU Trainer; any `lightning.Trainer` argument in kwargs overrides these defaults."""
+    options = {
+        "accelerator": "cpu",
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "num_sanity_val_steps": 0,
+    }
+    return L.Trainer(max_epochs=max_epochs, callbacks=list(callbacks or []), **{**options, **kwargs})
+
+
+@pytest.fixture
+def tiny_data() -> TinyLongTailData:
+    return TinyLongTailData()

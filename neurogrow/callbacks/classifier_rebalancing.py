@@ -19,13 +19,14 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from neurogrow.data.samplers import ClassBalancedSampler
+from neurogrow.errors import UserError
 
 
 def classifier_of(pl_module: pl.LightningModule) -> nn.Module:
     """The classifier of the module's timm backbone (`pl_module.model.get_classifier()`)."""
     model = getattr(pl_module, "model", None)
     if model is None or not hasattr(model, "get_classifier"):
-        raise ValueError("expected `pl_module.model` to be a timm model with `get_classifier()`")
+        raise UserError("expected `pl_module.model` to be a timm model with `get_classifier()`")
     return model.get_classifier()
 
 
@@ -34,7 +35,7 @@ def last_linear(pl_module: pl.LightningModule) -> nn.Linear:
     classifier = classifier_of(pl_module)
     linears = [m for m in classifier.modules() if isinstance(m, nn.Linear)]
     if not linears:
-        raise ValueError(
+        raise UserError(
             f"classifier re-balancing needs an nn.Linear in the classifier ({type(classifier).__name__})"
         )
     return linears[-1]
@@ -53,7 +54,7 @@ class StageTwo(Callback):
     def __init__(self, init_from: str | None) -> None:
         super().__init__()
         if not init_from:
-            raise ValueError(
+            raise UserError(
                 f"{self.technique} is stage two of decoupled training: pass the stage-one checkpoint, e.g. "
                 "init_from=outputs/<run>/checkpoints/last.ckpt"
             )
@@ -95,7 +96,7 @@ class ClassifierRetraining(StageTwo):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         sampler = getattr(trainer.train_dataloader, "sampler", None)
         if self.balanced_sampling and not isinstance(sampler, ClassBalancedSampler):
-            raise ValueError(
+            raise UserError(
                 f"{self.technique} re-trains the classifier with class-balanced sampling, but the train "
                 f"dataloader uses {type(sampler).__name__}: keep sampler=class_balanced (which "
                 "decoupling selects), or set callbacks.decoupling.balanced_sampling=false"
@@ -121,7 +122,7 @@ class TauNormalization(StageTwo):
     def __init__(self, init_from: str | None, tau: float = 1.0, keep_bias: bool = False) -> None:
         super().__init__(init_from)
         if tau < 0:
-            raise ValueError(f"tau must be >= 0, got {tau}")
+            raise UserError(f"tau must be >= 0, got {tau}")
         self.tau, self.keep_bias = tau, keep_bias
         self._handle: RemovableHandle | None = None
         self._target: nn.Module | None = None
@@ -187,9 +188,9 @@ class MaxNorm(ClassifierRetraining):
     ) -> None:
         super().__init__(init_from, reinit=reinit, balanced_sampling=balanced_sampling)
         if not thresh > 0:
-            raise ValueError(f"MaxNorm: thresh must be > 0, got {thresh}")
+            raise UserError(f"MaxNorm: thresh must be > 0, got {thresh}")
         if interval not in self.INTERVALS:
-            raise ValueError(f"MaxNorm: interval must be one of {self.INTERVALS}, got {interval!r}")
+            raise UserError(f"MaxNorm: interval must be one of {self.INTERVALS}, got {interval!r}")
         self.thresh, self.relative, self.interval = float(thresh), relative, interval
         self.radius: float | None = None
 

@@ -13,6 +13,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from neurogrow.data.samplers import DeferredResampler
+from neurogrow.errors import UserError
 from neurogrow.losses.base import LongTailLoss
 from neurogrow.losses.weights import WeightScheme, class_weights
 
@@ -20,7 +21,7 @@ from neurogrow.losses.weights import WeightScheme, class_weights
 def _criterion(pl_module: pl.LightningModule) -> LongTailLoss:
     criterion = getattr(pl_module, "criterion", None)
     if not isinstance(criterion, LongTailLoss):
-        raise ValueError(
+        raise UserError(
             "deferred re-weighting needs `pl_module.criterion` to be a neurogrow.losses.LongTailLoss "
             f"(got {type(criterion).__name__}); pick a loss from conf/loss/"
         )
@@ -48,7 +49,7 @@ class DeferredReweighting(Callback):
     ):
         super().__init__()
         if start_epoch < 0:
-            raise ValueError(f"start_epoch must be >= 0, got {start_epoch}")
+            raise UserError(f"start_epoch must be >= 0, got {start_epoch}")
         self.start_epoch, self.scheme, self.beta = start_epoch, scheme, beta
         class_weights([1, 2], scheme=scheme, beta=beta)  # validate the options now, not at epoch 160
 
@@ -77,7 +78,7 @@ class DeferredResampling(Callback):
         loader = trainer.train_dataloader
         sampler = getattr(loader, "sampler", None)
         if not isinstance(sampler, DeferredResampler):
-            raise ValueError(
+            raise UserError(
                 "DRS needs the train dataloader to use neurogrow.data.samplers.DeferredResampler "
                 f"(got {type(sampler).__name__}); `reweighting=drs` selects it (sampler=deferred): "
                 "drop the other sampler= choice"

@@ -7,10 +7,12 @@ from typing import Any
 import lightning as L
 import torch
 
+from neurogrow.errors import UserError
+
 __all__ = ["NonFiniteTrainingError", "StopOnNonFinite"]
 
 
-class NonFiniteTrainingError(ValueError):
+class NonFiniteTrainingError(UserError):
     """The loss or the weights became NaN/inf; the message says where and what to try."""
 
 

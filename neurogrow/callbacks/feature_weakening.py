@@ -28,6 +28,8 @@ from lightning.pytorch.callbacks import Callback
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from neurogrow.errors import UserError
+
 
 def weakening_probabilities(
     class_counts: Sequence[int] | torch.Tensor, p_max: float, gamma: float
@@ -56,7 +58,7 @@ class MajorFeatureWeakening(Callback):
     ) -> None:
         super().__init__()
         if alpha <= 0 or not 0.0 <= p_max <= 1.0 or gamma < 0 or not 0.5 <= lam_min <= 1.0:
-            raise ValueError(
+            raise UserError(
                 "MFW needs alpha > 0, 0 <= p_max <= 1, gamma >= 0 and 0.5 <= lam_min <= 1; got "
                 f"alpha={alpha}, p_max={p_max}, gamma={gamma}, lam_min={lam_min}"
             )
@@ -73,10 +75,10 @@ class MajorFeatureWeakening(Callback):
     def weaken(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Mix the features of (randomly chosen) major-class samples with a batch partner's features."""
         if self.probabilities is None:
-            raise ValueError("MFW: call set_class_counts(...) (or run it in a Trainer) before weaken()")
+            raise UserError("MFW: call set_class_counts(...) (or run it in a Trainer) before weaken()")
         n = features.shape[0]
         if labels.shape[0] != n:
-            raise ValueError(f"MFW: {labels.shape[0]} labels for a batch of {n} features")
+            raise UserError(f"MFW: {labels.shape[0]} labels for a batch of {n} features")
         device = features.device
         p = self.probabilities.to(device)[labels]
         mix = torch.rand(n, device=device) < p
@@ -126,7 +128,7 @@ class MajorFeatureWeakening(Callback):
                 target = model.get_submodule(self.layer)
             except AttributeError as e:
                 names = [n for n, _ in model.named_children()]
-                raise ValueError(
+                raise UserError(
                     f"MFW layer {self.layer!r} not found in the model; top-level modules: {names}"
                 ) from e
         if target is self._target:
@@ -143,7 +145,7 @@ class MajorFeatureWeakening(Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         counts = getattr(pl_module, "class_counts", None)
         if counts is None:
-            raise ValueError("MFW needs `pl_module.class_counts` (training images per class)")
+            raise UserError("MFW needs `pl_module.class_counts` (training images per class)")
         self.set_class_counts(list(counts))
         self._attach(pl_module)
 

@@ -8,6 +8,8 @@ from lightning.pytorch.callbacks import Callback
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from neurogrow.errors import UserError
+
 
 class PosthocLogitAdjustment(Callback):
     """At evaluation only, predict with f_y(x) - τ·log π_y (π = training class prior).
@@ -32,12 +34,12 @@ class PosthocLogitAdjustment(Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         counts = getattr(pl_module, "class_counts", None)
         if counts is None:
-            raise ValueError(
+            raise UserError(
                 "post-hoc logit adjustment needs `pl_module.class_counts` (training images per class)"
             )
         counts = torch.as_tensor(list(counts), dtype=torch.float)
         if bool((counts <= 0).any()):
-            raise ValueError(f"post-hoc logit adjustment needs positive class counts, got {counts.tolist()}")
+            raise UserError(f"post-hoc logit adjustment needs positive class counts, got {counts.tolist()}")
         self._log_prior = torch.log(counts / counts.sum())
         self._attach(pl_module)
 

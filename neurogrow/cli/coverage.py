@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass, field
 import timm
 import torch
 
-from neurogrow.models import cifar_resnet as _cifar_resnet  # noqa: F401  (registers resnet32_cifar)
+import neurogrow.models  # noqa: F401  (the models package registers the CIFAR ResNets with timm)
+from neurogrow.errors import UserError
 from neurogrow.surgery.groups import find_neuron_groups
 from neurogrow.surgery.verify import randomize_degenerate, split_all
 
@@ -76,12 +77,12 @@ def resolve_models(spec: str) -> list[str]:
         names.extend(expanded.get(item, (item,)))
     unknown = [n for n in names if not timm.is_model(n)]
     if unknown:
-        raise ValueError(
+        raise UserError(
             f"unknown timm model(s): {', '.join(unknown)}; use names from timm.list_models() "
             "or the shorthands default, extra, all"
         )
     if not names:
-        raise ValueError("no models given: pass --models a,b,... (or default, extra, all)")
+        raise UserError("no models given: pass --models a,b,... (or default, extra, all)")
     return names
 
 

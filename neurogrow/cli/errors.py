@@ -1,16 +1,30 @@
-"""Recognise user mistakes (bad names, bad values, missing files) anywhere in an exception chain."""
+"""Recognise the project's own user errors anywhere in an exception chain; everything else is a bug.
+
+Only `neurogrow.errors.UserError` (raised with a message written for the user) and a mandatory config
+value left unset (OmegaConf's `MissingMandatoryValue`, e.g. `data.train_dir`) become a one-line error;
+any other exception keeps its traceback. A `UserError` raised in a DataLoader worker reaches the main
+process re-raised by torch with the worker's traceback inside its message: that wall is cut back to the
+original message.
+"""
 
 from __future__ import annotations
 
-from PIL import UnidentifiedImageError
+from omegaconf.errors import MissingMandatoryValue
 
-# Exception types our code raises for bad input, with messages written for the user.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    ValueError,
-    FileNotFoundError,
-    UnidentifiedImageError,
-    KeyError,
-)
+from neurogrow.errors import UserError
+
+__all__ = ["user_error_message"]
+
+_WORKER_TRACEBACK = "Original Traceback (most recent call last):"
+
+
+def _clean(err: BaseException) -> str:
+    message = str(err.args[0]) if err.args else str(err)
+    if _WORKER_TRACEBACK not in message:
+        return message
+    marker = f"{type(err).__module__}.{type(err).__qualname__}: "
+    _, sep, tail = message.rpartition(marker)
+    return tail.strip() if sep else message.splitlines()[-1].strip()
 
 
 def user_error_message(err: BaseException) -> str | None:
@@ -20,9 +34,7 @@ def user_error_message(err: BaseException) -> str | None:
     current: BaseException | None = err
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, USER_ERRORS):
+        if isinstance(current, (UserError, MissingMandatoryValue)):  # `???` left in the config
             found = current
         current = current.__cause__ or current.__context__
-    if found is None:
-        return None
-    return str(found.args[0]) if isinstance(found, KeyError) and found.args else str(found)
+    return None if found is None else _clean(found)

@@ -14,10 +14,18 @@ from omegaconf import DictConfig, OmegaConf
 __all__ = ["write_class_counts", "write_json_atomic", "write_metrics", "write_resolved_config"]
 
 
+def _file_mode() -> int:
+    """The mode `open()` would give a new file: 0666 less the process umask (0644 with umask 022)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_json_atomic(path: Path, payload: Any) -> Path:
     """Write JSON through a temporary file and a rename, so a crash never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, _file_mode())  # mkstemp's 0600 would hide run files from the group
     with os.fdopen(fd, "w") as handle:
         json.dump(payload, handle, indent=2)
         handle.write("\n")

@@ -11,6 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from neurogrow.errors import UserError, UserFileNotFoundError
+
 __all__ = ["main"]
 
 
@@ -19,7 +21,7 @@ def _coverage(args: argparse.Namespace) -> int:
 
     names = resolve_models(args.models)
     if args.noise < 0:
-        raise ValueError(f"--noise must be >= 0, got {args.noise}")
+        raise UserError(f"--noise must be >= 0, got {args.noise}")
 
     def progress(row) -> None:
         print(
@@ -38,7 +40,9 @@ def _coverage(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     if not args.checkpoint.is_file():
-        raise FileNotFoundError(f"checkpoint {args.checkpoint} does not exist; pass a Lightning .ckpt file")
+        raise UserFileNotFoundError(
+            f"checkpoint {args.checkpoint} does not exist; pass a Lightning .ckpt file"
+        )
     from neurogrow.models.export import export_checkpoint
 
     export = export_checkpoint(args.checkpoint, args.out, trust=args.trust)
@@ -120,10 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from neurogrow.cli.errors import user_error_message
+
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
-        parser.exit(2, f"neurogrow {args.command}: error: {err}\n")
+    except Exception as err:  # the project's user errors in one line; anything else is a bug: traceback
+        message = user_error_message(err)
+        if message is None:
+            raise
+        parser.exit(2, f"neurogrow {args.command}: error: {message}\n")
     return 1
 
 

@@ -12,16 +12,14 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
-import lightning as L
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
+from neurogrow.cli.checks import check_config
 from neurogrow.cli.errors import user_error_message
 from neurogrow.cli.run_files import (
     write_class_counts,
@@ -29,12 +27,19 @@ from neurogrow.cli.run_files import (
     write_metrics,
     write_resolved_config,
 )
-from neurogrow.cli.summary import print_summary
-from neurogrow.metrics import plot_per_class_accuracy
-from neurogrow.models.checkpoints import CheckpointError, load_checkpoint
-from neurogrow.surgery.config import old_override_message
+from neurogrow.cli.slurm import register_resolvers as register_slurm_resolvers
+from neurogrow.cli.slurm import resume_checkpoint
+from neurogrow.errors import UserFileNotFoundError
+from neurogrow.precision import register_resolvers
+
+if TYPE_CHECKING:  # torch, Lightning and timm load inside `train`, so `--help` answers at once
+    import lightning as L
+    import torch
 
 log = logging.getLogger("neurogrow")
+register_resolvers()  # ${neurogrow.cpu_precision:} (conf/trainer/cpu_fast.yaml), before Hydra composes
+
+register_slurm_resolvers()  # ${slurm_gpus:...}, ${slurm_tasks:...} of hydra/launcher=slurm
 
 # The configs ship inside the package (conf/ is installed as `neurogrow.conf`, see setup.py), so an
 # installed `neurogrow-train` finds them wherever it is started; in a checkout they are conf/ itself.
@@ -54,6 +59,8 @@ def _optional(node: DictConfig | None) -> Any:
 
 def _finish_wandb(loggers: list[Any]) -> None:
     # Each job of a sweep must be its own wandb run: close this one before the next job starts.
+    from lightning.pytorch.loggers import WandbLogger
+
     for lg in loggers:
         if isinstance(lg, WandbLogger) and lg._experiment is not None:
             lg.experiment.finish()
@@ -61,16 +68,23 @@ def _finish_wandb(loggers: list[Any]) -> None:
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Run one experiment; returns the final test metrics (also written to `metrics.json`)."""
+    import lightning as L
+    from lightning.pytorch.loggers import WandbLogger
+
+    from neurogrow.cli.summary import print_summary
+    from neurogrow.cli.wandb_meta import fill_wandb_meta
+    from neurogrow.metrics import plot_per_class_accuracy
+
+    check_config(cfg)
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    fill_wandb_meta(cfg)  # wandb name and tags (backbone, dataset, IF, method, ratio, seed)
     write_resolved_config(cfg, run_dir)
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule: L.LightningDataModule = instantiate(cfg.data, sampler=_optional(cfg.get("sampler")))
     datamodule.prepare_data()
     datamodule.setup("fit")
-    write_class_counts(run_dir, datamodule.class_counts, datamodule.class_names)
-    write_json_atomic(run_dir / "data.json", datamodule.summary())  # which source, profile, seed
     log.info("training images per class: %s", datamodule.class_counts)
 
     model: L.LightningModule = instantiate(
@@ -86,6 +100,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trust = bool(cfg.get("trust_checkpoint", False))
     if cfg.get("init_from"):
         _load_weights(model, Path(cfg.init_from), trust=trust)
+    # the profile is known to work now (data and model built): record it
+    write_class_counts(run_dir, datamodule.class_counts, datamodule.class_names)
+    write_json_atomic(run_dir / "data.json", datamodule.summary())  # which source, profile, seed
 
     callbacks = _instantiate_dict(cfg.get("callbacks"))
     loggers = _instantiate_dict(cfg.get("logger"))
@@ -95,8 +112,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     try:
+        ckpt_path = resume_checkpoint(run_dir, cfg.get("ckpt_path"), cfg.get("resume", "requeue"))
+        own = ckpt_path is not None and not cfg.get("ckpt_path")  # this run's own last.ckpt (requeue)
         # weights_only unless trusted: a checkpoint never runs code (AtomicCheckpointIO explains failures)
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=not trust)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=not (trust or own))
         test_ckpt = None if cfg.test_ckpt == "last" or trainer.max_epochs == 0 else cfg.test_ckpt
         trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt, weights_only=not trust)
         metrics = dict(model.test_results)
@@ -112,6 +131,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             for lg in loggers:
                 if hasattr(lg, "log_image"):
                     lg.log_image(key="test/per_class_accuracy", images=[str(plot)])
+                if isinstance(lg, WandbLogger):  # the run table's columns: final overall/Many/Medium/Few
+                    lg.experiment.summary.update(
+                        {k: v for k, v in metrics.items() if not isinstance(v, list)}
+                    )
             print_summary(metrics, title=f"{cfg.task_name}: test accuracy (%)")
             log.info("run directory: %s", run_dir)
     finally:
@@ -120,8 +143,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _load_weights(model: torch.nn.Module, path: Path, trust: bool) -> None:
+    from neurogrow.models.checkpoints import CheckpointError, load_checkpoint
+
     if not path.is_file():
-        raise FileNotFoundError(f"init_from: no checkpoint at {path}; point it to a .ckpt of an earlier run")
+        raise UserFileNotFoundError(
+            f"init_from: no checkpoint at {path}; point it to a .ckpt of an earlier run"
+        )
     checkpoint = load_checkpoint(path, trust=trust, trust_hint="set trust_checkpoint=true")
     state = checkpoint.get("state_dict", checkpoint)
     try:
@@ -171,6 +198,8 @@ def main() -> None:
             f"neurogrow-train: error: the configs (package {CONFIG_PACKAGE}) are not installed; "
             "reinstall neurogrow (pip install -e . in a checkout)"
         )
+    from neurogrow.surgery.config import old_override_message  # light: no torch, no Lightning
+
     old = old_override_message(sys.argv[1:])  # old surgery spellings: fail with the new one
     if old is not None:
         print(f"neurogrow-train: error: {old}", file=sys.stderr)

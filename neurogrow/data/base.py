@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from neurogrow.data.eval_order import StratifiedOrder
 from neurogrow.data.profiles import balanced_holdout
+from neurogrow.errors import UserError
 
 __all__ = ["LongTailDataModule"]
 
@@ -54,12 +55,14 @@ class LongTailDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         if batch_size < 1 or num_workers < 0 or val_per_class < 0:
-            raise ValueError(
+            raise UserError(
                 f"need batch_size >= 1, num_workers >= 0 and val_per_class >= 0; got {batch_size}, "
                 f"{num_workers} and {val_per_class}."
             )
+        if eval_batch_size is not None and eval_batch_size < 1:
+            raise UserError(f"eval_batch_size must be >= 1 (or null for batch_size), got {eval_batch_size}.")
         self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or batch_size
+        self.eval_batch_size = eval_batch_size if eval_batch_size is not None else batch_size
         self.num_workers = num_workers
         self.sampler = sampler
         self.val_per_class = val_per_class
@@ -93,6 +96,7 @@ class LongTailDataModule(L.LightningDataModule):
         self._load()
         self.train_labels = torch.as_tensor(self.train_labels, dtype=torch.long)
         self.class_counts = torch.bincount(self.train_labels, minlength=self.num_classes).tolist()
+        self._check_classes()
         self._loaded = True
 
     def state_dict(self) -> dict[str, Any]:
@@ -102,6 +106,20 @@ class LongTailDataModule(L.LightningDataModule):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if "train_generator" in state_dict:
             self.generator.set_state(state_dict["train_generator"])
+
+    def _check_classes(self) -> None:
+        """Long-tailed classification needs two classes or more, each with training images."""
+        if self.num_classes < 2:
+            raise UserError(
+                f"{type(self).__name__}: the data has {self.num_classes} class(es) "
+                f"({', '.join(self.class_names) or 'none'}); classification needs at least two."
+            )
+        empty = [self.class_names[c] for c, n in enumerate(self.class_counts) if n == 0]
+        if empty:
+            raise UserError(
+                f"{type(self).__name__}: no training images left for class(es) {', '.join(empty[:10])} "
+                f"(of {self.num_classes}); lower imbalance_factor or raise img_max so every class keeps one."
+            )
 
     @property
     def num_classes(self) -> int:

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neurogrow.errors import UserError
+
 __all__ = ["CIFAR10_MEAN", "CIFAR10_STD", "CIFAR100_MEAN", "CIFAR100_STD", "BatchAugment"]
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -43,7 +45,7 @@ class BatchAugment(nn.Module):
     ) -> None:
         super().__init__()
         if padding < 0 or not 0.0 <= flip_prob <= 1.0:
-            raise ValueError(f"need padding >= 0 and 0 <= flip_prob <= 1, got {padding} and {flip_prob}.")
+            raise UserError(f"need padding >= 0 and 0 <= flip_prob <= 1, got {padding} and {flip_prob}.")
         self.padding = padding
         self.flip_prob = flip_prob
         self.channels_last = channels_last
@@ -79,7 +81,7 @@ class BatchAugment(nn.Module):
 
     def _to_nhwc(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4:
-            raise ValueError(f"expected a 4-D image batch, got shape {tuple(x.shape)}.")
+            raise UserError(f"expected a 4-D image batch, got shape {tuple(x.shape)}.")
         return x if self.channels_last else x.permute(0, 2, 3, 1)
 
     def _normalize_nhwc(self, nhwc: torch.Tensor) -> torch.Tensor:

@@ -26,6 +26,7 @@ from neurogrow.data.cifar_sources import (
 )
 from neurogrow.data.memory import TensorImageDataset, collate_batch
 from neurogrow.data.profiles import long_tail_counts, subsample_long_tail, validate_imbalance
+from neurogrow.errors import UserFileNotFoundError
 
 __all__ = ["CIFAR10LTDataModule", "CIFAR100LTDataModule", "CIFARLTDataModule"]
 
@@ -129,7 +130,7 @@ class CIFARLTDataModule(LongTailDataModule):
         if self.download:
             self._download()
             return self._cached(read_torchvision_format(tv_dir, cifar100=self.cifar100), "original")
-        raise FileNotFoundError(
+        raise UserFileNotFoundError(
             f"{self.name}: no data found. Searched: {', '.join(self._searched())}. Put torchvision's "
             f"'{self.torchvision_folder}/' folder (the extracted python-version archive from "
             f"https://www.cs.toronto.edu/~kriz/cifar.html) into {self.data_dir}, or set download=true where "
@@ -148,7 +149,7 @@ class CIFARLTDataModule(LongTailDataModule):
         try:
             cls(root=str(self.data_dir), train=True, download=True)
         except Exception as e:
-            raise FileNotFoundError(
+            raise UserFileNotFoundError(
                 f"{self.name}: download into {self.data_dir} failed ({e}). Download the python-version "
                 f"archive from https://www.cs.toronto.edu/~kriz/cifar.html by hand and extract it into "
                 f"{self.data_dir}."

@@ -8,16 +8,24 @@ images grouped by class in the official per-class order, which is all the LT sub
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import re
+import socket
 import tarfile
+import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torchvision.io import ImageReadMode, decode_jpeg
+
+from neurogrow.errors import UserError, UserFileNotFoundError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -41,7 +49,7 @@ CIFAR10_CLASSES = (
     "ship",
     "truck",
 )
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: a CRC-32 per array
 _IMAGE_RE = re.compile(r"(?:^|/)(train|test)/([^/]+)/(\d+)\.jpe?g$", re.IGNORECASE)
 _DECODE_CHUNK = 4096
 
@@ -64,7 +72,7 @@ def _unpickle(path: Path) -> dict:
         with open(path, "rb") as f:
             return pickle.load(f, encoding="latin1")
     except Exception as e:  # corrupt/truncated file
-        raise ValueError(f"cannot read CIFAR batch file {path}: {e}. Delete it and download it again.") from e
+        raise UserError(f"cannot read CIFAR batch file {path}: {e}. Delete it and download it again.") from e
 
 
 def _batches(paths: list[Path], label_key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +96,7 @@ def read_torchvision_format(folder: Path, cifar100: bool) -> CifarArrays:
         label_key, names_key = "labels", "label_names"
     missing = [f for f in [*train_files, *test_files, meta_file] if not (folder / f).is_file()]
     if missing:
-        raise FileNotFoundError(f"{folder} is incomplete: missing {missing}.")
+        raise UserFileNotFoundError(f"{folder} is incomplete: missing {missing}.")
     xtr, ytr = _batches([folder / f for f in train_files], label_key)
     xte, yte = _batches([folder / f for f in test_files], label_key)
     classes = list(_unpickle(folder / meta_file)[names_key])
@@ -114,11 +122,11 @@ def _decode_one(data: bytes, name: str) -> torch.Tensor:
     try:
         img = decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
     except Exception as e:
-        raise ValueError(
+        raise UserError(
             f"cannot decode image {name}: {e}. The file is corrupt; replace it or the archive."
         ) from e
     if img.shape != (3, 32, 32):
-        raise ValueError(f"image {name} has shape {tuple(img.shape)}, expected 3x32x32 as in CIFAR.")
+        raise UserError(f"image {name} has shape {tuple(img.shape)}, expected 3x32x32 as in CIFAR.")
     return img
 
 
@@ -134,7 +142,7 @@ def _decode_all(
             tensors = [torch.frombuffer(bytearray(raw[k][0]), dtype=torch.uint8) for k in chunk]
             imgs = decode_jpeg(tensors, mode=ImageReadMode.RGB)
             if any(img.shape != (3, 32, 32) for img in imgs):
-                raise ValueError("unexpected shape")
+                raise UserError("unexpected shape")
         except Exception:
             imgs = [_decode_one(*raw[k]) for k in chunk]
         out.update(zip(chunk, imgs))
@@ -148,14 +156,14 @@ def _assemble(
     found = _decode_all(raw)
     names = {c for _, c, _ in found}
     if names != set(classes):
-        raise ValueError(
+        raise UserError(
             f"{where}: class folders {sorted(names)} do not match the CIFAR-10 classes {list(classes)}."
         )
     out = []
     for split in ("train", "test"):
         keys = sorted((k for k in found if k[0] == split), key=lambda k: (classes.index(k[1]), k[2]))
         if not keys:
-            raise ValueError(f"{where}: no images under {split}/<class>/.")
+            raise UserError(f"{where}: no images under {split}/<class>/.")
         out.append(torch.stack([found[k] for k in keys]).permute(0, 2, 3, 1).contiguous())
         out.append(torch.tensor([classes.index(k[1]) for k in keys], dtype=torch.long))
     return CifarArrays(*out, classes=list(classes), source=f"jpeg:{Path(where).name}")
@@ -175,7 +183,7 @@ def read_jpeg_tar(path: Path, classes: tuple[str, ...] = CIFAR10_CLASSES) -> Cif
                     f"{path}:{member.name}",
                 )
     except (tarfile.TarError, EOFError, OSError) as e:
-        raise ValueError(f"cannot read the archive {path}: {e}. Replace it with an intact copy.") from e
+        raise UserError(f"cannot read the archive {path}: {e}. Replace it with an intact copy.") from e
     return _assemble(raw, str(path), classes)
 
 
@@ -192,34 +200,97 @@ def read_jpeg_tree(root: Path, classes: tuple[str, ...] = CIFAR10_CLASSES) -> Ci
 
 
 # --- the cache --------------------------------------------------------------------------------------------
+_ARRAY_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
+_ORPHAN_AGE_S = 24 * 3600  # temp files of another host are only removed when this old
+
+
+def _checksum(tensor: torch.Tensor) -> int:
+    """CRC-32 of the tensor's bytes (about a second for CIFAR's 180 MB, no copy)."""
+    return zlib.crc32(memoryview(tensor.contiguous().numpy()).cast("B"))
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_orphans(path: Path) -> list[Path]:
+    """Remove temporary files of interrupted cache builds of `path` (their process is gone)."""
+    removed = []
+    host = socket.gethostname()
+    for tmp in Path(path).parent.glob(f".{Path(path).name}.*.tmp"):
+        parts = tmp.name[len(Path(path).name) + 2 : -len(".tmp")].rsplit(".", 1)
+        try:
+            same_host = len(parts) == 2 and parts[0] == host
+            orphan = (same_host and parts[1].isdigit() and not _pid_alive(int(parts[1]))) or (
+                time.time() - tmp.stat().st_mtime > _ORPHAN_AGE_S
+            )
+            if orphan:
+                tmp.unlink()
+                removed.append(tmp)
+        except FileNotFoundError:  # removed meanwhile by its own process
+            continue
+    for tmp in removed:
+        log.warning("removed %s, left by an interrupted cache build", tmp)
+    return removed
+
+
 def save_cache(path: Path, arrays: CifarArrays) -> None:
-    """Write atomically (temp file + rename) so concurrent runs never read a half-written cache."""
+    """Write atomically (temp file + rename) with a CRC-32 per array, checked on every load."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    payload = {
-        "version": CACHE_VERSION,
+    clean_orphans(path)
+    tmp = _tmp_name(path)
+    tensors = {
         "train_images": arrays.train_images.contiguous(),
         "train_labels": arrays.train_labels,
         "test_images": arrays.test_images.contiguous(),
         "test_labels": arrays.test_labels,
+    }
+    payload = {
+        "version": CACHE_VERSION,
+        **tensors,
+        "checksums": {k: _checksum(v) for k, v in tensors.items()},
         "classes": list(arrays.classes),
         "source": arrays.source,
     }
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_cache(path: Path) -> CifarArrays | None:
-    """The cached arrays, or None when the file is missing, stale or unreadable (it is then rebuilt)."""
+    """The cached arrays, or None when the file is missing, stale, unreadable or corrupt (then rebuilt).
+
+    A file whose arrays do not match their stored CRC-32 (bit rot, a partial copy) is reported with a
+    warning and ignored, so the caller decodes the source again and overwrites it.
+    """
     path = Path(path)
+    clean_orphans(path)
     if not path.is_file():
         return None
     try:
         d = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:
+    except Exception as e:
+        log.warning("cache %s is unreadable (%s); rebuilding it", path, e)
         return None
     if not isinstance(d, dict) or d.get("version") != CACHE_VERSION:
+        log.warning("cache %s was written by another neurogrow version; rebuilding it", path)
         return None
-    keys = ("train_images", "train_labels", "test_images", "test_labels")
-    return CifarArrays(*(d[k] for k in keys), classes=list(d["classes"]), source=str(d["source"]))
+    sums = d.get("checksums") or {}
+    bad = [k for k in _ARRAY_KEYS if sums.get(k) != _checksum(d[k])]
+    if bad:
+        log.warning("cache %s is corrupt (checksum mismatch in %s); rebuilding it", path, ", ".join(bad))
+        return None
+    return CifarArrays(*(d[k] for k in _ARRAY_KEYS), classes=list(d["classes"]), source=str(d["source"]))

@@ -13,6 +13,7 @@ from torch.utils.data import Dataset
 
 from neurogrow.data.base import LongTailDataModule, SamplerFactory
 from neurogrow.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
+from neurogrow.errors import UserError, UserFileNotFoundError
 
 __all__ = ["FileListDataset", "FileLongTailDataModule", "Split"]
 
@@ -26,7 +27,7 @@ class FileListDataset(Dataset):
         self, root: str | Path, files: Sequence[str], labels: Sequence[int], transform: Callable | None = None
     ) -> None:
         if len(files) != len(labels):
-            raise ValueError(f"{len(files)} files but {len(labels)} labels.")
+            raise UserError(f"{len(files)} files but {len(labels)} labels.")
         self.root = Path(root)
         self.files = list(files)
         self.labels = torch.as_tensor(labels, dtype=torch.long)
@@ -41,7 +42,7 @@ class FileListDataset(Dataset):
             with Image.open(path) as img:
                 image = img.convert("RGB")
         except (OSError, ValueError) as e:
-            raise ValueError(f"cannot read image {path}: {e}. Replace or remove the file.") from e
+            raise UserError(f"cannot read image {path}: {e}. Replace or remove the file.") from e
         if self.transform is not None:
             image = self.transform(image)
         return image, int(self.labels[index])
@@ -81,14 +82,17 @@ class FileLongTailDataModule(LongTailDataModule):
         self.train_transform = train_transform(image_size, color_jitter, mean, std)
         self.eval_transform = eval_transform(image_size, resize_size, mean, std)
 
+    root_key = "root"  # the config key of `root`, named in error messages
+
     def _read_splits(self) -> tuple[Split, Split | None, Split]:
         """(train, validation or None, test) as (relative paths, labels); also sets ``class_names``."""
         raise NotImplementedError
 
     def _load(self) -> None:
         if not self.root.is_dir():
-            raise FileNotFoundError(
-                f"{type(self).__name__}: image root {self.root} does not exist; set `root`."
+            raise UserFileNotFoundError(
+                f"{type(self).__name__}: {self.root_key} {self.root} does not exist; set "
+                f"data.{self.root_key} to the folder of the images."
             )
         (train_files, train_labels), val, (test_files, test_labels) = self._read_splits()
         labels = np.asarray(train_labels, dtype=np.int64)
@@ -104,7 +108,7 @@ class FileLongTailDataModule(LongTailDataModule):
         self.test_dataset = FileListDataset(self.root, test_files, test_labels, self.eval_transform)
         first = self.root / train_files[0] if train_files else None
         if first is None or not first.is_file():
-            raise FileNotFoundError(
+            raise UserFileNotFoundError(
                 f"{type(self).__name__}: the first training image {first} is missing; check that `root` "
                 f"({self.root}) is the folder the split files' paths are relative to."
             )

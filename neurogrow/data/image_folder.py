@@ -6,21 +6,35 @@ from pathlib import Path
 
 import numpy as np
 from torchvision.datasets import ImageFolder
+from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from neurogrow.data.files import FileLongTailDataModule, Split
 from neurogrow.data.profiles import long_tail_counts, subsample_long_tail, validate_imbalance
+from neurogrow.errors import UserError, UserFileNotFoundError
 
 __all__ = ["ImageFolderLTDataModule"]
+
+
+def _has_image(folder: Path) -> bool:
+    return any(p.suffix.lower() in IMG_EXTENSIONS and p.is_file() for p in folder.rglob("*"))
 
 
 def _index(folder: Path) -> tuple[list[str], list[str], list[int]]:
     """(class names, files relative to ``folder``, labels) via torchvision's ImageFolder scan."""
     if not folder.is_dir():
-        raise FileNotFoundError(f"image folder {folder} does not exist; it needs one sub-folder per class.")
+        raise UserFileNotFoundError(
+            f"image folder {folder} does not exist; it needs one sub-folder per class."
+        )
+    empty = [d for d in sorted(folder.iterdir()) if d.is_dir() and not _has_image(d)]
+    if empty:
+        raise UserError(
+            f"class folder {empty[0]} has no images ({IMG_EXTENSIONS}); add images or remove the folder"
+            + (f" (also empty: {', '.join(d.name for d in empty[1:6])})." if len(empty) > 1 else ".")
+        )
     try:
         ds = ImageFolder(str(folder))
     except (FileNotFoundError, RuntimeError) as e:
-        raise FileNotFoundError(f"{folder}: {e} (expected one sub-folder of images per class).") from e
+        raise UserFileNotFoundError(f"{folder}: {e} (expected one sub-folder of images per class).") from e
     files = [Path(p).relative_to(folder).as_posix() for p, _ in ds.samples]
     return list(ds.classes), files, [label for _, label in ds.samples]
 
@@ -39,6 +53,8 @@ class ImageFolderLTDataModule(FileLongTailDataModule):
         seed: seed of the test hold-out and of the imposed subsampling.
     """
 
+    root_key = "train_dir"
+
     def __init__(
         self,
         train_dir: str | Path,
@@ -54,7 +70,7 @@ class ImageFolderLTDataModule(FileLongTailDataModule):
         if imbalance_factor is not None:
             validate_imbalance(imbalance_factor, imbalance_type)
         if test_dir is None and test_per_class <= 0:
-            raise ValueError("ImageFolderLTDataModule needs a test set: set test_dir, or test_per_class > 0.")
+            raise UserError("ImageFolderLTDataModule needs a test set: set test_dir, or test_per_class > 0.")
         self.test_dir = Path(test_dir).expanduser() if test_dir else None
         self.test_per_class = test_per_class
         self.imbalance_factor = imbalance_factor
@@ -69,7 +85,7 @@ class ImageFolderLTDataModule(FileLongTailDataModule):
         if self.test_dir is not None:
             test_classes, test_files, test_labels = _index(self.test_dir)
             if test_classes != self.class_names:
-                raise ValueError(
+                raise UserError(
                     f"class folders differ between train_dir ({self.class_names}) and test_dir "
                     f"({test_classes}); both need the same class sub-folders."
                 )
@@ -81,7 +97,7 @@ class ImageFolderLTDataModule(FileLongTailDataModule):
             for c in range(num_classes):
                 pos = order[labels[order] == c]
                 if len(pos) <= self.test_per_class:
-                    raise ValueError(
+                    raise UserError(
                         f"test_per_class={self.test_per_class} but class {self.class_names[c]!r} has only "
                         f"{len(pos)} images; lower it or give a test_dir."
                     )

@@ -13,14 +13,19 @@ from pathlib import Path
 import numpy as np
 
 from neurogrow.data.files import FileLongTailDataModule, Split
+from neurogrow.errors import UserError, UserFileNotFoundError
 
 __all__ = ["ImageNetLTDataModule", "read_split_file"]
 
 
-def read_split_file(path: Path) -> Split:
-    """Parse ``relative/path label`` lines (blank lines ignored); errors name the file and line."""
+def read_split_file(path: Path, num_classes: int | None = None) -> Split:
+    """Parse ``relative/path label`` lines (blank lines ignored); errors name the file and line.
+
+    Every line is checked: two fields, an integer label, and with `num_classes` a label in
+    ``0..num_classes-1`` (without it, a label >= 0).
+    """
     if not path.is_file():
-        raise FileNotFoundError(
+        raise UserFileNotFoundError(
             f"split file {path} not found. Put ImageNet_LT_train.txt, ImageNet_LT_val.txt and "
             f"ImageNet_LT_test.txt (from the OLTR release, github.com/zhmiao/OpenLongTailRecognition-OLTR) "
             f"into `split_dir`."
@@ -31,11 +36,17 @@ def read_split_file(path: Path) -> Split:
             continue
         parts = line.rsplit(maxsplit=1)
         if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
-            raise ValueError(f"{path}:{lineno}: expected 'relative/path.JPEG label', got {line!r}.")
+            raise UserError(f"{path}:{lineno}: expected 'relative/path.JPEG label', got {line!r}.")
+        label = int(parts[1])
+        if label < 0 or (num_classes is not None and label >= num_classes):
+            valid = f"0..{num_classes - 1}" if num_classes is not None else ">= 0"
+            raise UserError(
+                f"{path}:{lineno}: label {label} is outside {valid} (the classes of ImageNet_LT_train.txt)."
+            )
         files.append(parts[0])
-        labels.append(int(parts[1]))
+        labels.append(label)
     if not files:
-        raise ValueError(f"{path} lists no images.")
+        raise UserError(f"{path} lists no images.")
     return files, labels
 
 
@@ -54,11 +65,18 @@ class ImageNetLTDataModule(FileLongTailDataModule):
         self.split_dir = Path(split_dir).expanduser() if split_dir else self.root
 
     def _read_splits(self) -> tuple[Split, Split | None, Split]:
+        # every split is read and checked at set-up: a bad test line must not wait for the end of training
         train = read_split_file(self.split_dir / "ImageNet_LT_train.txt")
-        test = read_split_file(self.split_dir / "ImageNet_LT_test.txt")
         num_classes = max(train[1]) + 1
-        if min(train[1]) < 0 or set(train[1]) != set(range(num_classes)):
-            raise ValueError(f"labels in ImageNet_LT_train.txt must cover 0..{num_classes - 1} without gaps.")
+        missing = sorted(set(range(num_classes)) - set(train[1]))
+        if missing:
+            raise UserError(
+                f"labels in {self.split_dir / 'ImageNet_LT_train.txt'} must cover 0..{num_classes - 1} "
+                f"without gaps; no image has label {', '.join(map(str, missing[:10]))}."
+            )
+        test = read_split_file(self.split_dir / "ImageNet_LT_test.txt", num_classes)
+        val_file = self.split_dir / "ImageNet_LT_val.txt"
+        val_split = read_split_file(val_file, num_classes) if val_file.is_file() else None
         # Class names: the synset folder of each class's first training image (n01440764, ...).
         names: dict[int, str] = {}
         for file, label in zip(*train):
@@ -66,7 +84,7 @@ class ImageNetLTDataModule(FileLongTailDataModule):
         self.class_names = [names[c] for c in range(num_classes)]
         val = None
         if self.val_per_class > 0:
-            val = self._first_per_class(read_split_file(self.split_dir / "ImageNet_LT_val.txt"), num_classes)
+            val = self._first_per_class(val_split or read_split_file(val_file, num_classes), num_classes)
         return train, val, test
 
     def _first_per_class(self, split: Split, num_classes: int) -> Split:
@@ -75,7 +93,7 @@ class ImageNetLTDataModule(FileLongTailDataModule):
             by_class[label].append(file)
         short = [c for c in range(num_classes) if len(by_class[c]) < self.val_per_class]
         if short:
-            raise ValueError(
+            raise UserError(
                 f"val_per_class={self.val_per_class} but ImageNet_LT_val.txt has fewer images for classes "
                 f"{short[:10]}; it has 20 per class, so use val_per_class <= 20."
             )

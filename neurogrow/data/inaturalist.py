@@ -11,20 +11,21 @@ import json
 from pathlib import Path
 
 from neurogrow.data.files import FileLongTailDataModule, Split
+from neurogrow.errors import UserError, UserFileNotFoundError
 
 __all__ = ["INaturalist2018DataModule", "read_coco_split"]
 
 
 def _read_json(path: Path) -> dict:
     if not path.is_file():
-        raise FileNotFoundError(
+        raise UserFileNotFoundError(
             f"annotation file {path} not found. Put train2018.json and val2018.json (from "
             f"github.com/visipedia/inat_comp/tree/master/2018) into `ann_dir`."
         )
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON ({e}); download it again.") from e
+        raise UserError(f"{path} is not valid JSON ({e}); download it again.") from e
 
 
 def read_coco_split(path: Path) -> tuple[list[str], list[int], dict[int, str]]:
@@ -34,7 +35,7 @@ def read_coco_split(path: Path) -> tuple[list[str], list[int], dict[int, str]]:
         files = {img["id"]: img["file_name"] for img in data["images"]}
         pairs = [(files[a["image_id"]], int(a["category_id"])) for a in data["annotations"]]
     except KeyError as e:
-        raise ValueError(f"{path}: missing COCO field or unknown image id {e}.") from e
+        raise UserError(f"{path}: missing COCO field or unknown image id {e}.") from e
     names = {int(c["id"]): str(c.get("name", c["id"])) for c in data.get("categories", [])}
     return [p[0] for p in pairs], [p[1] for p in pairs], names
 
@@ -60,7 +61,7 @@ class INaturalist2018DataModule(FileLongTailDataModule):
         to_label = {c: i for i, c in enumerate(self.category_ids)}
         unknown = sorted(set(test_cats) - set(to_label))
         if unknown:
-            raise ValueError(f"val2018.json has categories absent from train2018.json: {unknown[:10]}.")
+            raise UserError(f"val2018.json has categories absent from train2018.json: {unknown[:10]}.")
         self.class_names = [names.get(c, str(c)) for c in self.category_ids]
         train = (train_files, [to_label[c] for c in train_cats])
         test = (test_files, [to_label[c] for c in test_cats])

@@ -11,17 +11,21 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from neurogrow.errors import UserError
+
 __all__ = ["balanced_holdout", "long_tail_counts", "subsample_long_tail", "validate_imbalance"]
 
 IMB_TYPES = ("exp", "step")
 
 
 def validate_imbalance(imb_factor: float, imb_type: str) -> None:
-    """Raise a helpful ValueError for an impossible imbalance setting."""
+    """Raise a helpful `UserError` for an impossible imbalance setting."""
+    if isinstance(imb_factor, bool) or not isinstance(imb_factor, (int, float, np.number)):
+        raise UserError(f"data.imbalance_factor must be a number, got {imb_factor!r}; e.g. 100.")
     if imb_type not in IMB_TYPES:
-        raise ValueError(f"imbalance_type must be one of {IMB_TYPES}, got {imb_type!r}.")
+        raise UserError(f"imbalance_type must be one of {IMB_TYPES}, got {imb_type!r}.")
     if not imb_factor >= 1:
-        raise ValueError(
+        raise UserError(
             f"imbalance_factor must be >= 1 (ratio of the largest to the smallest class; 1 = balanced), "
             f"got {imb_factor!r}. For CIFAR-10-LT the usual values are 10, 50, 100 or 200."
         )
@@ -35,7 +39,7 @@ def long_tail_counts(img_max: int, num_classes: int, imb_factor: float, imb_type
     """
     validate_imbalance(imb_factor, imb_type)
     if num_classes < 1 or img_max < 1:
-        raise ValueError(f"need num_classes >= 1 and img_max >= 1, got {num_classes} and {img_max}.")
+        raise UserError(f"need num_classes >= 1 and img_max >= 1, got {num_classes} and {img_max}.")
     if num_classes == 1:
         return [int(img_max)]
     img_factor = 1.0 / imb_factor
@@ -62,7 +66,7 @@ def subsample_long_tail(
         for cls, n in enumerate(counts):
             idx = np.where(targets == cls)[0]
             if len(idx) < n:
-                raise ValueError(
+                raise UserError(
                     f"class {cls} has {len(idx)} images but the profile asks for {n}; lower img_max "
                     f"or check that the dataset is complete."
                 )
@@ -87,7 +91,7 @@ def balanced_holdout(
     for cls in range(num_classes):
         pos = np.where(targets == cls)[0]
         if len(pos) <= per_class:
-            raise ValueError(
+            raise UserError(
                 f"val_per_class={per_class} but class {cls} has only {len(pos)} training images, so no "
                 f"training image would be left; use val_per_class < {max(len(pos), 1)} or set it to 0 "
                 f"(validate on the test set, the papers' protocol)."

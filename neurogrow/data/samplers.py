@@ -19,6 +19,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 
+from neurogrow.errors import UserError
+
 
 def _world(num_replicas: int | None, rank: int | None) -> tuple[int, int]:
     initialised = dist.is_available() and dist.is_initialized()
@@ -27,7 +29,7 @@ def _world(num_replicas: int | None, rank: int | None) -> tuple[int, int]:
     if rank is None:
         rank = dist.get_rank() if initialised else 0
     if not 0 <= rank < num_replicas:
-        raise ValueError(f"rank must be in [0, num_replicas={num_replicas}), got {rank}")
+        raise UserError(f"rank must be in [0, num_replicas={num_replicas}), got {rank}")
     return num_replicas, rank
 
 
@@ -45,7 +47,7 @@ class ClassAwareSampler(DistributedSampler):
     ) -> None:
         labels = torch.as_tensor(labels, dtype=torch.long).flatten()
         if labels.numel() == 0 or bool((labels < 0).any()):
-            raise ValueError("labels must be a non-empty sequence of non-negative class indices")
+            raise UserError("labels must be a non-empty sequence of non-negative class indices")
         num_replicas, rank = _world(num_replicas, rank)
         super().__init__(labels, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
         self.labels = labels
@@ -53,7 +55,7 @@ class ClassAwareSampler(DistributedSampler):
         self.class_counts = torch.bincount(labels).double()
         self.total = int(num_samples) if num_samples is not None else labels.numel()
         if self.total <= 0:
-            raise ValueError(f"num_samples must be positive, got {num_samples}")
+            raise UserError(f"num_samples must be positive, got {num_samples}")
         self.num_samples = math.ceil(self.total / num_replicas)
         self.total_size = self.num_samples * num_replicas
 
@@ -104,7 +106,7 @@ class ProgressivelyBalancedSampler(ClassAwareSampler):
     def __init__(self, labels: Sequence[int] | torch.Tensor, total_epochs: int, **kwargs: object) -> None:
         super().__init__(labels, q=1.0, **kwargs)
         if total_epochs < 1:
-            raise ValueError(f"total_epochs must be >= 1 (set it to trainer.max_epochs), got {total_epochs}")
+            raise UserError(f"total_epochs must be >= 1 (set it to trainer.max_epochs), got {total_epochs}")
         self.total_epochs = total_epochs
 
     def class_probabilities(self, epoch: int) -> torch.Tensor:
@@ -134,7 +136,7 @@ class DeferredResampler(ClassAwareSampler):
     ) -> None:
         super().__init__(labels, q=q, **kwargs)
         if start_epoch < 0:
-            raise ValueError(f"start_epoch must be >= 0, got {start_epoch}")
+            raise UserError(f"start_epoch must be >= 0, got {start_epoch}")
         self.start_epoch = start_epoch
 
     @property

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from neurogrow.errors import UserError
+
 
 class LongTailLoss(nn.Module):
     """Base class: `__init__(class_counts, ...)`, `forward(logits, targets) -> scalar`.
@@ -26,7 +28,7 @@ class LongTailLoss(nn.Module):
         super().__init__()
         counts = torch.as_tensor(list(class_counts), dtype=torch.float)
         if counts.ndim != 1 or len(counts) == 0 or bool((counts <= 0).any()):
-            raise ValueError(
+            raise UserError(
                 f"class_counts must be a non-empty list of positive counts, got {list(class_counts)}"
             )
         self.register_buffer("class_counts", counts, persistent=False)
@@ -47,7 +49,7 @@ class LongTailLoss(nn.Module):
             return
         w = torch.as_tensor(weights, dtype=torch.float, device=self.class_counts.device)
         if w.shape != self.class_counts.shape or bool((w < 0).any()):
-            raise ValueError(
+            raise UserError(
                 f"need {self.num_classes} non-negative class weights (one per class), got {w.tolist()}"
             )
         self.class_weights = w

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from neurogrow.errors import UserError
 from neurogrow.losses.base import LongTailLoss
 from neurogrow.losses.weights import WeightScheme, class_weights
 
@@ -21,7 +22,7 @@ class CrossEntropy(LongTailLoss):
     def __init__(self, class_counts: Sequence[int], label_smoothing: float = 0.0) -> None:
         super().__init__(class_counts)
         if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+            raise UserError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         self.label_smoothing = label_smoothing
 
     def adjust_logits(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -93,7 +94,7 @@ class LDAMLoss(CrossEntropy):
     ) -> None:
         super().__init__(class_counts, label_smoothing=label_smoothing)
         if max_m <= 0 or s <= 0:
-            raise ValueError(f"LDAM needs max_m > 0 and s > 0, got max_m={max_m}, s={s}")
+            raise UserError(f"LDAM needs max_m > 0 and s > 0, got max_m={max_m}, s={s}")
         self.max_m, self.s, self.normed_head = max_m, s, normed_head
         m = self.class_counts.pow(-0.25)
         self.register_buffer("margins", m * (max_m / m.max()), persistent=False)

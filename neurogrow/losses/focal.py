@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from neurogrow.errors import UserError
 from neurogrow.losses.base import LongTailLoss
 from neurogrow.losses.weights import WeightScheme, class_weights
 
@@ -27,7 +28,7 @@ class FocalLoss(LongTailLoss):
     ) -> None:
         super().__init__(class_counts)
         if gamma < 0:
-            raise ValueError(f"focal gamma must be >= 0, got {gamma}")
+            raise UserError(f"focal gamma must be >= 0, got {gamma}")
         self.gamma = gamma
         if scheme != "none":
             self.set_class_weights(class_weights(class_counts, scheme=scheme, beta=beta))

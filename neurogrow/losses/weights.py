@@ -7,6 +7,8 @@ from typing import Literal
 
 import torch
 
+from neurogrow.errors import UserError
+
 WeightScheme = Literal["inverse_frequency", "effective_number", "none"]
 
 
@@ -24,17 +26,17 @@ def class_weights(
     """
     counts = torch.as_tensor(class_counts, dtype=torch.float64)
     if counts.ndim != 1 or counts.numel() == 0 or bool((counts <= 0).any()):
-        raise ValueError(f"class_counts must be a non-empty list of positive counts, got {counts.tolist()}")
+        raise UserError(f"class_counts must be a non-empty list of positive counts, got {counts.tolist()}")
     if scheme == "inverse_frequency":
         w = 1.0 / counts
     elif scheme == "effective_number":
         if not 0.0 <= beta < 1.0:
-            raise ValueError(f"beta must be in [0, 1) for effective-number weights, got {beta}")
+            raise UserError(f"beta must be in [0, 1) for effective-number weights, got {beta}")
         w = (1.0 - beta) / (1.0 - torch.pow(torch.tensor(beta, dtype=torch.float64), counts))
     elif scheme == "none":
         w = torch.ones_like(counts)
     else:
-        raise ValueError(
+        raise UserError(
             f"unknown weight scheme {scheme!r}; use 'inverse_frequency', 'effective_number' or 'none'"
         )
     return (w / w.sum() * counts.numel()).float()

@@ -17,6 +17,7 @@ from timm.models import mambaout, metaformer, model_entrypoint, resnet, vgg, vis
 from torch import nn
 
 import neurogrow.models.cifar_resnet as cifar_resnet
+from neurogrow.errors import UserError
 
 __all__ = [
     "UnknownBackboneError",
@@ -27,16 +28,14 @@ __all__ = [
 ]
 
 
-class UnknownBackboneError(ValueError):
+class UnknownBackboneError(UserError):
     """The backbone name is not a timm model."""
 
 
 def _resnet_stem(model: resnet.ResNet) -> None:
     """ResNet stem replaced by a 3x3 stride-1 conv1 without max-pool (conv1 weights have a new shape)"""
     if not isinstance(model.conv1, nn.Conv2d):
-        raise ValueError(
-            "small_input supports ResNets with a single-conv stem (stem_type=''), not deep stems"
-        )
+        raise UserError("small_input supports ResNets with a single-conv stem (stem_type=''), not deep stems")
     model.conv1 = nn.Conv2d(model.conv1.in_channels, model.conv1.out_channels, 3, 1, 1, bias=False)
     model.maxpool = nn.Identity()
 
@@ -103,7 +102,7 @@ def timm_create_kwargs(name: str, num_classes: int, *, small_input: bool = False
     """The exact `timm.create_model(name, **these)` arguments `create_backbone` uses (before a stem edit)."""
     check_backbone_name(name)
     if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        raise UserError(f"num_classes must be >= 1, got {num_classes}")
     size_kwargs = _CREATE_KWARGS.get(_defining_module(name)) if small_input else None
     return {"num_classes": num_classes, **(size_kwargs or {}), **kwargs}
 
@@ -132,7 +131,7 @@ def create_backbone(
     if small_input and not _CREATE_KWARGS.get(_defining_module(name)):
         adapter = _lookup(_STEM_ADAPTERS, type(model))
         if adapter is None:
-            raise ValueError(
+            raise UserError(
                 f"small_input is not supported for {name!r} ({type(model).__name__}); pass the size-related "
                 "arguments in model.backbone_kwargs (e.g. img_size=32) and set model.small_input=false"
             )

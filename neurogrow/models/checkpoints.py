@@ -23,10 +23,12 @@ from typing import Any
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from neurogrow.errors import UserError, UserFileNotFoundError
+
 __all__ = ["AtomicCheckpointIO", "CheckpointError", "load_checkpoint", "save_atomic"]
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint that cannot be loaded (safely); the message names the file and what to do."""
 
 
@@ -43,7 +45,7 @@ def load_checkpoint(path: str | Path, *, trust: bool = False, trust_hint: str = 
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(
+        raise UserFileNotFoundError(
             f"no checkpoint at {path}; pass a .ckpt file such as <run>/checkpoints/last.ckpt"
         )
     try:

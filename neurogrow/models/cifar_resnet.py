@@ -17,6 +17,8 @@ from timm.models import register_model
 from timm.models.resnet import BasicBlock
 from torch import nn
 
+from neurogrow.errors import UserError
+
 __all__ = [
     "CifarResNet",
     "PadShortcut",
@@ -129,7 +131,7 @@ def _cfg(**kwargs: object) -> dict:
 
 def _create(depth: int, pretrained: bool, **kwargs: object) -> CifarResNet:
     if pretrained:
-        raise ValueError(f"resnet{depth}_cifar has no pretrained weights; set pretrained=false")
+        raise UserError(f"resnet{depth}_cifar has no pretrained weights; set pretrained=false")
     n = (depth - 2) // 6
     model = CifarResNet(depths=(n, n, n), **kwargs)
     model.pretrained_cfg = model.default_cfg = _cfg()

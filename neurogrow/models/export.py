@@ -20,6 +20,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from neurogrow.errors import UserError, UserFileNotFoundError
 from neurogrow.models.checkpoints import CheckpointError, load_checkpoint
 
 __all__ = ["Export", "backbone_from_checkpoint", "backbone_state_dict", "export_checkpoint", "load_exported"]
@@ -30,7 +31,7 @@ _TRUST_HINT = "pass --trust to `neurogrow export`"
 
 def _load(checkpoint: Path, trust: bool = False) -> dict[str, Any]:
     if not checkpoint.is_file():
-        raise FileNotFoundError(
+        raise UserFileNotFoundError(
             f"checkpoint {checkpoint} does not exist; "
             "pass a Lightning .ckpt such as <run>/checkpoints/last.ckpt"
         )
@@ -132,7 +133,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, trust: bool = 
 
     checkpoint, out = Path(checkpoint), Path(out)
     if out.suffix != ".safetensors":
-        raise ValueError(f"the export target must end in .safetensors, got {out}")
+        raise UserError(f"the export target must end in .safetensors, got {out}")
     ckpt = _load(checkpoint, trust)
     settings = backbone_settings(ckpt)
     model = _build(settings, backbone_state_dict(ckpt), checkpoint)  # fails here, not at the user's load
@@ -160,11 +161,11 @@ def load_exported(path: str | Path) -> nn.Module:
     """Rebuild an exported network (small-input stem edits included) and load its weights strictly."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no exported model at {path}; write one with `neurogrow export`")
+        raise UserFileNotFoundError(f"no exported model at {path}; write one with `neurogrow export`")
     with safe_open(str(path), "pt") as handle:
         meta = handle.metadata() or {}
     if "backbone" not in meta:
-        raise ValueError(f"{path} has no neurogrow export metadata (backbone, num_classes, small_input)")
+        raise UserError(f"{path} has no neurogrow export metadata (backbone, num_classes, small_input)")
     settings = {
         "name": meta["backbone"],
         "num_classes": int(meta["num_classes"]),

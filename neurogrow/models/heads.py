@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neurogrow.errors import UserError
+
 __all__ = ["NormedLinear", "use_normed_head"]
 
 
@@ -37,11 +39,11 @@ def use_normed_head(model: nn.Module) -> NormedLinear:
     if isinstance(old, NormedLinear):
         return old
     if type(old) is not nn.Linear:
-        raise ValueError(f"the cosine classifier replaces an nn.Linear classifier, got {type(old).__name__}")
+        raise UserError(f"the cosine classifier replaces an nn.Linear classifier, got {type(old).__name__}")
     name = next(n for n, m in model.named_modules() if m is old)
     parent_name, _, attr = name.rpartition(".")
     new = NormedLinear(old.in_features, old.out_features).to(old.weight.device)
     setattr(model.get_submodule(parent_name) if parent_name else model, attr, new)
     if model.get_classifier() is not new:
-        raise ValueError(f"could not replace the classifier {name!r} of {type(model).__name__}")
+        raise UserError(f"could not replace the classifier {name!r} of {type(model).__name__}")
     return new

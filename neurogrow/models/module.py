@@ -15,6 +15,7 @@ from timm.optim import param_groups_weight_decay
 from torch import nn
 from torch.optim import Optimizer
 
+from neurogrow.errors import UserError
 from neurogrow.losses import CrossEntropy, LongTailLoss
 from neurogrow.metrics import LongTailAccuracy
 from neurogrow.models.backbone import create_backbone
@@ -28,6 +29,7 @@ OptimizerFactory = Callable[..., Optimizer]
 
 # Per-class scalars are logged only up to this many classes (dashboards drown beyond it).
 _MAX_LOGGED_CLASSES = 100
+_PROG_BAR = ("acc", "acc_many", "acc_medium", "acc_few")
 
 
 class LongTailClassifier(L.LightningModule):
@@ -69,8 +71,9 @@ class LongTailClassifier(L.LightningModule):
         super().__init__()
         class_counts = [int(c) for c in class_counts]
         if len(class_counts) != num_classes:
-            raise ValueError(f"class_counts has {len(class_counts)} entries but num_classes={num_classes}")
-        self.save_hyperparameters(ignore=["loss", "optimizer", "scheduler"])
+            raise UserError(f"class_counts has {len(class_counts)} entries but num_classes={num_classes}")
+        # In the checkpoint, not in the loggers: the train entry logs the whole config, nested by group.
+        self.save_hyperparameters(ignore=["loss", "optimizer", "scheduler"], logger=False)
         self.num_classes = num_classes
         self.class_counts = class_counts
         self.model: nn.Module = create_backbone(
@@ -140,14 +143,17 @@ class LongTailClassifier(L.LightningModule):
     ) -> None:
         # The metric states are already reduced over ranks by torchmetrics: no sync_dist here.
         scalars = {f"{stage}/{k}": v for k, v in results.items() if v.ndim == 0}
-        self.log_dict(scalars, prog_bar=False)
+        # The progress bar shows val/acc and Many/Medium/Few after each validation.
+        shown = {k: v for k, v in scalars.items() if stage == "val" and k.rsplit("/", 1)[1] in _PROG_BAR}
+        self.log_dict(shown, prog_bar=True)
+        self.log_dict({k: v for k, v in scalars.items() if k not in shown}, prog_bar=False)
         if per_class_scalars and self.num_classes <= _MAX_LOGGED_CLASSES:
             self.log_dict({f"{stage}/acc_class_{c}": acc for c, acc in enumerate(results["per_class"])})
 
     # --- optimisation ---------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:
-            raise ValueError("LongTailClassifier needs an optimizer factory (Hydra group `optimizer`)")
+            raise UserError("LongTailClassifier needs an optimizer factory (Hydra group `optimizer`)")
         weight_decay = float(getattr(self.optimizer_factory, "keywords", {}).get("weight_decay", 0.0))
         if self.hparams.no_weight_decay_on_norm_and_bias:
             params = param_groups_weight_decay(self.model, weight_decay)
@@ -158,7 +164,7 @@ class LongTailClassifier(L.LightningModule):
         if self.scheduler_factory is None or max_epochs == 0:  # 0: evaluation-only runs (e.g. tau-norm)
             return optimizer
         if max_epochs is None or max_epochs < 1:
-            raise ValueError("the learning-rate schedules are defined in epochs: set trainer.max_epochs")
+            raise UserError("the learning-rate schedules are defined in epochs: set trainer.max_epochs")
         steps_per_epoch = max(1, int(self.trainer.estimated_stepping_batches // max_epochs))
         schedule = self.scheduler_factory(max_epochs=max_epochs)
         scheduler = per_step_scheduler(optimizer, schedule, steps_per_epoch)

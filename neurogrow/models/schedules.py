@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
+from neurogrow.errors import UserError
+
 __all__ = ["WarmupConstant", "WarmupCosine", "WarmupMultiStep", "per_step_scheduler"]
 
 
@@ -27,7 +29,7 @@ class _Warmup:
 
     def __post_init__(self) -> None:
         if self.warmup_epochs < 0 or self.max_epochs < 0:
-            raise ValueError("warmup_epochs and max_epochs must be >= 0")
+            raise UserError("warmup_epochs and max_epochs must be >= 0")
 
     def __call__(self, epoch: float) -> float:
         if epoch < self.warmup_epochs:

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from neurogrow.errors import UserError
 from neurogrow.report.collect import Run, collect_runs, load_run
 from neurogrow.report.events import layer_changes, neuron_counts
 from neurogrow.report.figures import plot_accuracy_vs_ratio, plot_neuron_counts, plot_per_class, write_figures
@@ -57,7 +58,7 @@ def make_report(
     """Collect, group and (when `out_dir` is given) write; raises ValueError with a one-line fix."""
     runs = collect_runs(paths)
     if not runs:
-        raise ValueError("no run directories (folders with config.yaml) found under the given paths")
+        raise UserError("no run directories (folders with config.yaml) found under the given paths")
     ref = parse_reference(reference) if isinstance(reference, str) else reference
     report = build_report(runs, by=by, reference=ref)
     written = write_report(report, Path(out_dir), title=title) if out_dir is not None else None

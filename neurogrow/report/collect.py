@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from neurogrow.errors import UserFileNotFoundError
+
 __all__ = ["TECHNIQUES", "Run", "collect_runs", "flatten", "load_run", "method_of"]
 
 # Technique config groups packaged into `callbacks.<name>` (issue 9); no group = conventional training.
@@ -118,7 +120,7 @@ def collect_runs(paths: Iterable[str | Path]) -> list[Run]:
     for p in paths:
         root = Path(p)
         if not root.is_dir():
-            raise FileNotFoundError(f"{root} is not a directory; pass run or multirun directories")
+            raise UserFileNotFoundError(f"{root} is not a directory; pass run or multirun directories")
         for run_dir in _walk(root):
             runs.setdefault(run_dir.resolve(), load_run(run_dir))
     return [runs[k] for k in sorted(runs)]

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from scipy import stats
 
+from neurogrow.errors import UserError
 from neurogrow.report.collect import Run
 from neurogrow.report.paper import paper_value
 
@@ -118,7 +119,7 @@ def group_keys(runs: Sequence[Run], by: Sequence[str] | None = None) -> list[str
         known = set().union(*(r.config for r in runs)) if runs else set()
         unknown = [k for k in by if k not in known]
         if unknown:
-            raise ValueError(
+            raise UserError(
                 f"--by: no run has config key(s) {', '.join(unknown)}; use dotted keys as in config.yaml "
                 "(e.g. model.backbone, callbacks.surgery.ratio) or method"
             )
@@ -181,7 +182,7 @@ def parse_reference(spec: str | None) -> dict[str, Any] | None:
     for item in spec.split(","):
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"--reference: expected key=value[,key=value...], got {spec!r}")
+            raise UserError(f"--reference: expected key=value[,key=value...], got {spec!r}")
         out[key.strip()] = yaml.safe_load(value.strip())
     return out
 
@@ -225,7 +226,7 @@ def build_report(
     if reference:
         unknown = [k for k in reference if k not in keys]
         if unknown:
-            raise ValueError(
+            raise UserError(
                 f"--reference: {', '.join(unknown)} is not a grouping key here (grouping keys: "
                 f"{', '.join(keys) or 'none: all runs form one group'}); pass --by to group by it"
             )
@@ -245,7 +246,7 @@ def build_report(
     if reference:
         if not any(all(_matches(g.key[k], v) for k, v in reference.items()) for g in groups):
             choices = "; ".join(g.label() for g in groups)
-            raise ValueError(f"--reference: no group has {reference}; the groups are: {choices}")
+            raise UserError(f"--reference: no group has {reference}; the groups are: {choices}")
         for g in groups:
             ref = _find_reference(g, groups, reference)
             if ref is None or ref is g:

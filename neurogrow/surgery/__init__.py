@@ -1,26 +1,40 @@
-"""Neuron surgery: neuron groups of any timm model, their verification and in-place edits, the callback."""
+"""Neuron surgery: neuron groups of any timm model, their verification and in-place edits, the callback.
 
-from neurogrow.surgery.callback import NeuronSurgery
-from neurogrow.surgery.config import SurgeryConfig
-from neurogrow.surgery.edits import remove_neurons, split_neurons, tensor_at
-from neurogrow.surgery.events import EVENTS_FILE, read_events
-from neurogrow.surgery.groups import find_neuron_groups
-from neurogrow.surgery.scores import neuron_norms
-from neurogrow.surgery.types import GroupReport, NeuronGroup, TensorSlice
-from neurogrow.surgery.verify import verify_groups
+The names below load on first use (PEP 562), so that `neurogrow.surgery.config` (used by the command
+line before anything else) does not pull in Lightning and timm.
+"""
 
-__all__ = [
-    "EVENTS_FILE",
-    "GroupReport",
-    "NeuronGroup",
-    "NeuronSurgery",
-    "SurgeryConfig",
-    "TensorSlice",
-    "find_neuron_groups",
-    "neuron_norms",
-    "read_events",
-    "remove_neurons",
-    "split_neurons",
-    "tensor_at",
-    "verify_groups",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "NeuronSurgery": "callback",
+    "SurgeryConfig": "config",
+    "remove_neurons": "edits",
+    "split_neurons": "edits",
+    "tensor_at": "edits",
+    "EVENTS_FILE": "events",
+    "read_events": "events",
+    "find_neuron_groups": "groups",
+    "neuron_norms": "scores",
+    "GroupReport": "types",
+    "NeuronGroup": "types",
+    "TensorSlice": "types",
+    "verify_groups": "verify",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

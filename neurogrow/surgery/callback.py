@@ -21,6 +21,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 
+from neurogrow.errors import UserError
 from neurogrow.surgery.apply import apply_decisions
 from neurogrow.surgery.config import GDA, GR, WS, Schedule, Scoring, Split, SurgeryConfig
 from neurogrow.surgery.dormant import DormantSlots
@@ -44,7 +45,7 @@ def backbone_of(pl_module: nn.Module) -> nn.Module:
     """The timm backbone the surgery acts on (`pl_module.model`, unwrapped from `torch.compile`)."""
     model = getattr(pl_module, "model", None)
     if not isinstance(model, nn.Module):
-        raise ValueError("NeuronSurgery needs the LightningModule to keep its timm backbone in `self.model`")
+        raise UserError("NeuronSurgery needs the LightningModule to keep its timm backbone in `self.model`")
     return getattr(model, "_orig_mod", model)
 
 
@@ -140,7 +141,7 @@ class NeuronSurgery(Callback):
             model.train(was_training)
         self.groups, self.excluded = list(report.groups), dict(report.excluded)
         if not self.groups:
-            raise ValueError(
+            raise UserError(
                 f"NeuronSurgery found no verified neuron group in {type(model).__name__} "
                 f"(excluded: {self.excluded}); this backbone is not supported"
             )
@@ -188,7 +189,7 @@ class NeuronSurgery(Callback):
         if counts is None and trainer.datamodule is not None:
             counts = getattr(trainer.datamodule, "class_counts", None)
         if counts is None:
-            raise ValueError(
+            raise UserError(
                 "gradient reweighting (gr.enabled=true) needs the training class counts: give the "
                 "LightningModule a `class_counts` attribute or the datamodule a `class_counts` property "
                 "(or set callbacks.surgery.gr.enabled=false)"

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, get_args
 
+from neurogrow.errors import UserError
 from neurogrow.surgery.types import Role
 
 __all__ = [
@@ -93,13 +94,13 @@ def old_override_message(overrides: Sequence[str]) -> str | None:
 # ------------------------------------------------------------------ checks (one message style everywhere)
 def _choice(where: str, value: Any, valid: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in valid:
-        raise ValueError(f"{where} must be one of {', '.join(valid)}; got {value!r}")
+        raise UserError(f"{where} must be one of {', '.join(valid)}; got {value!r}")
     return value
 
 
 def _flag(where: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"{where} must be true or false; got {value!r}")
+        raise UserError(f"{where} must be true or false; got {value!r}")
     return value
 
 
@@ -107,7 +108,7 @@ def _integer(where: str, value: Any, low: int, high: int | None = None) -> int:
     ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
     if not ok or (high is not None and value > high):
         span = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{where} must be an integer {span}; got {value!r}")
+        raise UserError(f"{where} must be an integer {span}; got {value!r}")
     return int(value)
 
 
@@ -117,7 +118,7 @@ def _number(where: str, value: Any, low: float, high: float, *, low_open: bool, 
         ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
     if not ok:
         span = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise ValueError(f"{where} must be a finite number in {span}; got {value!r}")
+        raise UserError(f"{where} must be a finite number in {span}; got {value!r}")
     return float(value)
 
 
@@ -127,16 +128,16 @@ def _build(cls: type, where: str, value: Any) -> Any:
         return value
     if not isinstance(value, Mapping):
         if where in _OLD_SWITCHES and isinstance(value, bool):
-            raise ValueError(migration_message(where))
+            raise UserError(migration_message(where))
         if where == "schedule" and isinstance(value, str):
-            raise ValueError(migration_message("schedule"))
-        raise ValueError(f"{where} must be a mapping of {_valid(cls)}; got {value!r}")
+            raise UserError(migration_message("schedule"))
+        raise UserError(f"{where} must be a mapping of {_valid(cls)}; got {value!r}")
     names = {f.name for f in fields(cls)}
     unknown = sorted(str(k) for k in value if k not in names)
     if unknown:
         hints = {"last_epoch": "num_events", "decay": "ema_decay", "score_roles": "roles"}
         hint = "".join(f" ({where}.{k} is now {where}.{hints[k]})" for k in unknown if k in hints)
-        raise ValueError(f"unknown option {where}.{unknown[0]}{hint}; valid options: {_valid(cls)}")
+        raise UserError(f"unknown option {where}.{unknown[0]}{hint}; valid options: {_valid(cls)}")
     return cls(**{str(k): v for k, v in value.items()})
 
 
@@ -185,7 +186,7 @@ class Scoring:
         _number("scoring.ema_decay", self.ema_decay, 0.0, 1.0, low_open=True, high_open=True)
         _choice("scoring.aggregate", self.aggregate, ("norm_of_sum", "sum_of_norms"))
         if isinstance(self.roles, str) or not isinstance(self.roles, Sequence) or not self.roles:
-            raise ValueError(
+            raise UserError(
                 f"scoring.roles must be a non-empty list of {', '.join(ROLES)}; got {self.roles!r}"
             )
         for role in self.roles:
@@ -222,7 +223,7 @@ class WS:
         _choice("ws.mode", self.mode, ("linear", "sqrt"))
         _number("ws.keep_fraction", self.keep_fraction, 0.0, 1.0, low_open=True, high_open=True)
         if self.mode == "sqrt" and self.keep_fraction != 0.5:
-            raise ValueError("ws.mode=sqrt scales source and copy alike: it needs ws.keep_fraction=0.5")
+            raise UserError("ws.mode=sqrt scales source and copy alike: it needs ws.keep_fraction=0.5")
 
 
 @dataclass(frozen=True)
@@ -281,17 +282,17 @@ class SurgeryConfig:
     def __post_init__(self) -> None:
         for name, cls in GROUPS.items():
             if not isinstance(getattr(self, name), cls):
-                raise ValueError(f"{name} must be a {cls.__name__}; use SurgeryConfig.build for mappings")
+                raise UserError(f"{name} must be a {cls.__name__}; use SurgeryConfig.build for mappings")
         try:
             _number("ratio", self.ratio, 0.0, 0.5, low_open=True, high_open=False)
         except ValueError as err:
-            raise ValueError(
+            raise UserError(
                 f"{err} (k = ceil(ratio * N) neurons of a layer are split and k removed: 2k may not exceed N)"
             ) from None
         _choice("policy", self.policy, ("paired", "grow_prune"))
         n = self.schedule.num_events
         if self.policy == "grow_prune" and n is not None and n % 2:
-            raise ValueError(
+            raise UserError(
                 f"policy=grow_prune must end with a prune event, so schedule.num_events must be even; got {n}"
             )
         _flag("verify", self.verify)
@@ -300,7 +301,7 @@ class SurgeryConfig:
         if self.input_size is not None:
             size = self.input_size
             if isinstance(size, str) or not isinstance(size, Sequence) or len(size) != 3:
-                raise ValueError(
+                raise UserError(
                     f"input_size must be null or [C, H, W] (three positive integers); got {size!r}"
                 )
             for v in size:
@@ -313,10 +314,10 @@ class SurgeryConfig:
         valid = {f.name for f in fields(cls)}
         for name in options:
             if name in OLD_NAMES:
-                raise ValueError(migration_message(name))
+                raise UserError(migration_message(name))
         unknown = sorted(k for k in options if k not in valid)
         if unknown:
-            raise ValueError(f"unknown option {unknown[0]!r}; valid options: {_valid(cls)}")
+            raise UserError(f"unknown option {unknown[0]!r}; valid options: {_valid(cls)}")
         for name, group in GROUPS.items():
             if name in options:
                 options[name] = _build(group, name, options[name])

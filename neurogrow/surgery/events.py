@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from neurogrow.errors import UserFileNotFoundError
+
 __all__ = ["EVENTS_FILE", "EventLog", "GroupChange", "SurgeryEvent", "read_events"]
 
 EVENTS_FILE = "surgery_events.jsonl"
@@ -139,5 +141,5 @@ def read_events(path: str | Path) -> list[dict]:
     if p.is_dir():
         p = p / EVENTS_FILE
     if not p.is_file():
-        raise FileNotFoundError(f"no surgery event log at {p}; was the run trained with surgery=default?")
+        raise UserFileNotFoundError(f"no surgery event log at {p}; was the run trained with surgery=default?")
     return [r for r in _records(p) if r.get("type") == "event"]

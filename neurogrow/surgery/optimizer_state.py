@@ -23,6 +23,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from neurogrow.errors import UserError
+
 __all__ = ["SECOND_MOMENT_KEYS", "repair_optimizer_state"]
 
 SecondMoment = Literal["source", "zero"]
@@ -46,9 +48,9 @@ def repair_optimizer_state(
     get the safe default (new entries zeroed).
     """
     if second_moment not in ("source", "zero"):
-        raise ValueError(f"second_moment must be 'source' or 'zero', got {second_moment!r}")
+        raise UserError(f"second_moment must be 'source' or 'zero', got {second_moment!r}")
     if sources.numel() != targets.numel():
-        raise ValueError("sources and targets must have the same length")
+        raise UserError("sources and targets must have the same length")
     repaired: list[str] = []
     if targets.numel() == 0:
         return repaired

@@ -16,6 +16,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from neurogrow.errors import UserError
 from neurogrow.surgery.types import NeuronGroup
 
 __all__ = [
@@ -38,9 +39,7 @@ def class_weights(class_counts: Sequence[int], mode: ClassWeighting = "linear") 
     """`w_c = N_max / N_c` ("linear", the paper), its square root ("sqrt"), or all ones ("none")."""
     counts = torch.as_tensor(list(class_counts), dtype=torch.float64)
     if counts.ndim != 1 or counts.numel() == 0 or bool((counts <= 0).any()):
-        raise ValueError(
-            f"class_counts must be a non-empty list of positive counts, got {list(class_counts)}"
-        )
+        raise UserError(f"class_counts must be a non-empty list of positive counts, got {list(class_counts)}")
     if mode == "linear":
         w = counts.max() / counts
     elif mode == "sqrt":
@@ -48,7 +47,7 @@ def class_weights(class_counts: Sequence[int], mode: ClassWeighting = "linear") 
     elif mode == "none":
         w = torch.ones_like(counts)
     else:
-        raise ValueError(f"class_weighting must be one of 'linear', 'sqrt', 'none', got {mode!r}")
+        raise UserError(f"class_weighting must be one of 'linear', 'sqrt', 'none', got {mode!r}")
     return w.float()
 
 
@@ -92,7 +91,7 @@ def scored_paths(
         mine = {s.path for s in g.slices if s.role in roles and s.path in params}
         if not mine:
             have = sorted({s.role for s in g.slices})
-            raise ValueError(
+            raise UserError(
                 f"neuron group {g.name!r} has no parameter with a role in scoring.roles={sorted(roles)} "
                 f"(its roles: {', '.join(have)}); add one of them to scoring.roles"
             )

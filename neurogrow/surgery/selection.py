@@ -13,6 +13,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from neurogrow.errors import UserError
+
 __all__ = ["Decision", "choose", "decide", "grow", "num_modified", "phase", "prune"]
 
 _EMPTY = torch.empty(0, dtype=torch.long)
@@ -81,6 +83,6 @@ def decide(
     if step == "paired":
         return {name: paired(s, ratio) for name, s in scores.items()}
     if dormant is None:
-        raise ValueError(f"the {step} step of policy=grow_prune needs the dormant-slot masks")
+        raise UserError(f"the {step} step of policy=grow_prune needs the dormant-slot masks")
     policy = grow if step == "grow" else prune
     return {name: policy(s, dormant[name], ratio) for name, s in scores.items()}

@@ -7,7 +7,8 @@ Two probes, each run on all groups at once and re-run per group only where somet
    per-channel parameters can no longer influence the output, so their gradient is exactly zero, while the
    other neurons' producer rows still get a gradient. A consumer that the map missed, or a wrong index
    mapping, leaves a non-zero gradient.
-2. **Split probe** (function preservation): in every group, remove k = ceil(N/10) neurons and write splits
+2. **Split probe** (function preservation): in every group, remove k neurons (k as an event with the
+   surgery's ratio chooses it, `selection.num_modified`) and write splits
    of k other neurons into their slots with noise 0 (exactly what one surgery event does). The model output
    must stay within ``rtol`` of its scale. This is the real evidence that the surgery is safe.
 

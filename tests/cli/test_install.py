@@ -95,6 +95,9 @@ def test_non_editable_install_runs_the_smoke_experiment_outside_the_repo(tmp_pat
     installed_conf = Path(where[1]).parent
     shipped = {p.relative_to(installed_conf) for p in installed_conf.rglob("*.yaml")}
     assert shipped == {p.relative_to(CONFIG_DIR) for p in CONFIG_DIR.rglob("*.yaml")}
+    package = REPO_ROOT / "neurogrow"
+    data_files = {p.relative_to(package) for p in package.rglob("*.yaml")}  # e.g. report's paper results
+    assert all((installed_conf.parent / p).is_file() for p in data_files), data_files
 
     run_dir = tmp_path / "run"
     proc = subprocess.run(

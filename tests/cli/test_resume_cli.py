@@ -82,16 +82,15 @@ def test_resume_and_test_best_load_safely_and_keep_the_metric_history(tmp_path: 
     resumed = train(run, "trainer.max_epochs=2", f"ckpt_path={last}", *best)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert trained_epochs(run) == {0, 1}  # epoch 0's rows are still there, epoch 1's appended
-    assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 1
+    assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 6  # 2 epochs x 3, once
     assert (run / "metrics.json").is_file()
 
 
 SURGERY = [
-    # Old spelling (`callbacks=surgery`) until the surgery redesign lands in main.
-    "callbacks=surgery",
-    "callbacks.surgery.start_epoch=0",
-    "callbacks.surgery.interval=1",
-    "callbacks.surgery.last_epoch=2",
+    "surgery=default",  # an event at the end of every epoch
+    "callbacks.surgery.schedule.start_epoch=0",
+    "callbacks.surgery.schedule.interval=1",
+    "callbacks.surgery.schedule.num_events=3",
     "callbacks.surgery.ratio=0.2",
     "trainer.max_epochs=3",
     "trainer.limit_train_batches=12",

@@ -11,10 +11,12 @@ import timm
 import torch
 from torch.utils.data import WeightedRandomSampler
 
-import neurogrow  # noqa: F401  (registers the CIFAR ResNets with timm)
+import neurogrow.models  # noqa: F401  (registers the CIFAR ResNets with timm)
 from neurogrow.data import CIFAR10LTDataModule, CIFAR100LTDataModule
 from neurogrow.data.cifar_sources import CIFAR10_CLASSES
+from neurogrow.data.eval_order import stratified_order
 from neurogrow.data.profiles import long_tail_counts
+from tests.conftest import make_trainer
 
 PAPER_COUNTS = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
 
@@ -119,24 +121,16 @@ def test_lightning_fit_gets_normalised_float_batches(cifar10_offline):
     L.seed_everything(0)
     dm = CIFAR10LTDataModule(**cifar10_offline, batch_size=32)
     model = _Recorder()
-    trainer = L.Trainer(
-        max_epochs=1,
-        limit_train_batches=2,
-        limit_val_batches=1,
-        num_sanity_val_steps=0,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = make_trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=1)
     trainer.fit(model, datamodule=dm)
     assert len(model.seen["train"]) == 2 and len(model.seen["val"]) == 1
     for dtype, shape, ydtype, mean in model.seen["train"] + model.seen["val"]:
         assert dtype == torch.float32 and shape == (32, 3, 32, 32) and ydtype == torch.long
         assert -1.5 < mean < 1.5  # normalised, not 0..255
-    # evaluation: normalisation only, in test-set order
-    torch.testing.assert_close(model.seen["val_x"], dm.augment.normalize(dm.test_dataset.images[:32]))
+    # evaluation: normalisation only, in the fixed class-stratified order (every class in the first batch)
+    first = stratified_order(dm.test_dataset.labels)[:32]
+    assert set(torch.as_tensor(dm.test_dataset.labels)[first].tolist()) == set(range(10))
+    torch.testing.assert_close(model.seen["val_x"], dm.augment.normalize(dm.test_dataset.images[first]))
     # training: random crops of the zero-padded images, so some rows or columns are entirely padding
     pad = (-torch.tensor(dm.mean) / torch.tensor(dm.std)).view(1, 3, 1, 1)
     is_pad = torch.isclose(torch.cat(model.seen["train_x"]), pad, atol=1e-4).all(dim=1)  # (N, H, W)

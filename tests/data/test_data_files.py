@@ -11,6 +11,7 @@ from PIL import Image
 
 from neurogrow.data import ImageFolderLTDataModule, ImageNetLTDataModule, INaturalist2018DataModule
 from neurogrow.data.profiles import long_tail_counts
+from tests.conftest import make_trainer
 
 SMALL = {"image_size": 16, "resize_size": 20, "batch_size": 4, "num_workers": 0}
 
@@ -173,6 +174,8 @@ def test_file_datamodule_with_workers_and_lightning_trainer(folder):
     import lightning as L
     import timm
 
+    import neurogrow.models  # noqa: F401  (registers the CIFAR ResNets with timm)
+
     dm = ImageFolderLTDataModule(
         train_dir=folder / "train", test_dir=folder / "test", **{**SMALL, "num_workers": 1}, val_per_class=1
     )
@@ -191,15 +194,6 @@ def test_file_datamodule_with_workers_and_lightning_trainer(folder):
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
     model = Tiny()
-    trainer = L.Trainer(
-        max_epochs=1,
-        limit_train_batches=2,
-        limit_val_batches=1,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = make_trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=1)
     trainer.fit(model, datamodule=dm)
     assert model.steps == 2 and dm.class_counts == [7, 11, 4]

@@ -2,7 +2,7 @@ import pytest
 import timm
 import torch
 
-import neurogrow  # noqa: F401  (registers the CIFAR ResNets)
+import neurogrow.models  # noqa: F401  (registers the CIFAR ResNets with timm)
 from neurogrow.models.backbone import UnknownBackboneError, create_backbone
 
 

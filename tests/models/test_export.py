@@ -130,3 +130,30 @@ def test_export_of_a_bad_checkpoint_fails_in_one_line(tmp_path: Path, kind: str,
     assert str(bad) in line and says in line, line
     assert not (tmp_path / "out.safetensors").exists()
     assert not (tmp_path / "pwned").exists()  # the crafted file's code never ran
+
+
+def test_a_legacy_checkpoint_with_pickled_classes_exports_only_with_trust(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from neurogrow.models.schedules import WarmupConstant
+
+    module = LongTailClassifier("resnet20_cifar", 5, COUNTS)
+    ckpt = tmp_path / "legacy.ckpt"
+    # What neurogrow wrote before its LR schedule became a plain function: a pickled schedule object.
+    legacy_scheduler = {"lr_lambdas": [{"schedule": WarmupConstant(max_epochs=1), "steps_per_epoch": 1}]}
+    torch.save(
+        {
+            "state_dict": module.state_dict(),
+            "hyper_parameters": dict(module.hparams),
+            "lr_schedulers": [legacy_scheduler],
+        },
+        ckpt,
+    )
+    out = tmp_path / "model.safetensors"
+    with pytest.raises(SystemExit) as exited:
+        tool_main(["export", str(ckpt), str(out)])
+    assert exited.value.code == 2
+    message = capsys.readouterr().err
+    assert "WarmupConstant" in message and "--trust" in message and not out.exists()
+    assert tool_main(["export", "--trust", str(ckpt), str(out)]) == 0
+    assert out.is_file()

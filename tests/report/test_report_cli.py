@@ -1,4 +1,5 @@
-"""A real sweep (conventional vs surgery, two seeds) through `neurogrow-train -m`, then `neurogrow report`."""
+"""A real sweep (conventional vs surgery, two seeds each) through `neurogrow-train -m`, run once, then:
+`neurogrow report` over it, the end-of-sweep summary, `train.log` and the progress lines of a non-terminal."""
 
 from __future__ import annotations
 
@@ -21,60 +22,98 @@ TINY = [
     "trainer.limit_train_batches=2",
     "trainer.limit_val_batches=1",
     "trainer.limit_test_batches=2",
+    "callbacks.progress_bar.every_n_batches=1",
 ]
-SURGERY_NOW = [
-    "callbacks.surgery.start_epoch=0",
-    "callbacks.surgery.interval=1",
-    "callbacks.surgery.last_epoch=0",
+
+
+SURGERY_NOW = [  # an event at the end of epoch 0
+    "surgery=default",
+    "callbacks.surgery.schedule.start_epoch=0",
+    "callbacks.surgery.schedule.interval=1",
+    "callbacks.surgery.schedule.num_events=1",
 ]
 
 
 def _cli(module: str, args: list[str]) -> subprocess.CompletedProcess:
     env = {**os.environ, "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "1"}
+    env.pop("NEUROGROW_PROGRESS", None)
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=REPO_ROOT,
-        capture_output=True,
+        capture_output=True,  # stdout is a pipe, not a terminal, as under SLURM
         text=True,
-        timeout=900,
+        timeout=1200,
         env=env,
     )
 
 
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> tuple[Path, dict[str, subprocess.CompletedProcess]]:
+    root = tmp_path_factory.mktemp("sweep")
+    procs = {
+        "conventional": _cli(
+            "neurogrow.cli.train", ["-m", *TINY, "seed=0,1", f"hydra.sweep.dir={root}/conventional"]
+        ),
+        "surgery": _cli(
+            "neurogrow.cli.train",
+            ["-m", *TINY, *SURGERY_NOW, "seed=0,1", f"hydra.sweep.dir={root}/surgery"],
+        ),
+    }
+    for proc in procs.values():
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return root, procs
+
+
 @pytest.mark.slow
-def test_sweep_prints_its_report_and_neurogrow_report_reproduces_the_metrics(tmp_path: Path):
-    sweep = tmp_path / "sweep"
-    conv = _cli("neurogrow.cli.train", ["-m", *TINY, "seed=0,1", f"hydra.sweep.dir={sweep}/conventional"])
-    assert conv.returncode == 0, conv.stderr[-3000:]
-    assert "sweep report:" in conv.stdout and "| n |" in conv.stdout  # the Hydra callback at the end
-    assert (sweep / "conventional" / "report" / "report.md").is_file()
-
-    surg = _cli(
-        "neurogrow.cli.train",
-        ["-m", *TINY, "callbacks=surgery", *SURGERY_NOW, "seed=0,1", f"hydra.sweep.dir={sweep}/surgery"],
-    )
-    assert surg.returncode == 0, surg.stderr[-3000:]
-
+def test_neurogrow_report_reproduces_the_runs_metrics(sweep, tmp_path: Path):
+    root, _ = sweep
     out = tmp_path / "report"
     proc = _cli(
-        "neurogrow.cli.tool", ["report", str(sweep), "--reference", "method=conventional", "--out", str(out)]
+        "neurogrow.cli.tool", ["report", str(root), "--reference", "method=conventional", "--out", str(out)]
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     acc = {}
     for arm in ("conventional", "surgery"):
         for job in ("0", "1"):
-            metrics = json.loads((sweep / arm / job / "metrics.json").read_text())
+            metrics = json.loads((root / arm / job / "metrics.json").read_text())
             acc[arm, int(job)] = 100 * metrics["test/acc"]  # the sweep seed=0,1 makes jobs 0, 1
-    conv_mean = statistics.mean([acc["conventional", 0], acc["conventional", 1]])
-    conv_std = statistics.stdev([acc["conventional", 0], acc["conventional", 1]])
-    assert f"| conventional | 2 | {conv_mean:.2f} ± {conv_std:.2f} |" in proc.stdout
+    conv = [acc["conventional", 0], acc["conventional", 1]]
+    assert f"| conventional | 2 | {statistics.mean(conv):.2f} ± {statistics.stdev(conv):.2f} |" in proc.stdout
     diffs = [acc["surgery", s] - acc["conventional", s] for s in (0, 1)]
     assert f"| method=surgery | 2 | {statistics.mean(diffs):+.2f} [" in proc.stdout
-    # the sweep's own report folder is not mistaken for runs; both arms' runs are all there
+    # the sweeps' own report folders are not mistaken for runs; both arms' runs are all there
     assert proc.stdout.count("| conventional/") == 2 and proc.stdout.count("| surgery/") == 2
     assert (out / "neuron_counts.png").is_file() and (out / "per_class_accuracy.png").is_file()
+
+
+@pytest.mark.slow
+def test_a_sweep_prints_and_writes_its_report_when_it_ends(sweep):
+    root, procs = sweep
+    assert "sweep report:" in procs["conventional"].stdout
+    assert "| n | overall |" in procs["conventional"].stdout
+    table = (root / "surgery" / "report" / "report.md").read_text()
+    assert "2 finished run(s) in 1 group(s)" in table  # seeds are replicates, not groups
+
+
+@pytest.mark.slow
+def test_train_log_has_every_epoch_and_every_surgery_event(sweep):
+    root, _ = sweep
+    log = (root / "surgery" / "0" / "train.log").read_text()
+    assert "epoch 1/1: train/loss=" in log
+    assert "val/acc=" in log and "val/acc_many=" in log and "val/acc_medium=" in log
     events = [
-        json.loads(x) for x in (sweep / "surgery" / "0" / "surgery_events.jsonl").read_text().splitlines()
+        json.loads(x) for x in (root / "surgery" / "0" / "surgery_events.jsonl").read_text().splitlines()
     ]
-    assert any(e.get("type") == "event" for e in events)
+    n_events = sum(e.get("type") == "event" for e in events)
+    assert n_events == 1 and log.count("neuron surgery event") == n_events
+
+
+@pytest.mark.slow
+def test_progress_is_plain_lines_when_stdout_is_not_a_terminal(sweep):
+    _, procs = sweep
+    out = procs["surgery"].stdout
+    assert "\r" not in out and "\x1b[" not in out  # no carriage returns, no escape codes
+    assert "[epoch 1/1] batch 1/2" in out and "[epoch 1/1] batch 2/2" in out
+    done = next(line for line in out.splitlines() if line.startswith("[epoch 1/1] done"))
+    assert "val/acc=" in done and "val/acc_many=" in done

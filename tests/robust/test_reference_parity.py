@@ -81,7 +81,7 @@ def test_maxnorm_from_the_config_matches_the_reference_pgd(tmp_path: Path) -> No
 
     from lightning.pytorch.callbacks import Callback
 
-    from tests.toolbox.conftest import TinyLongTailData, make_module, make_trainer
+    from tests.conftest import TinyLongTailData, make_module, make_trainer
 
     cfg = compose_config("decoupling=maxnorm", "init_from=stage_one.ckpt", output_dir=tmp_path)
     # the tiny datamodule has no class-balanced sampler; the sampler check is tested in tests/toolbox
@@ -118,7 +118,7 @@ def test_maxnorm_from_the_config_matches_the_reference_pgd(tmp_path: Path) -> No
 def test_normed_linear_starts_as_ldam_drw() -> None:
     """LDAM-DRW models/resnet_cifar.py: weight [in, out] uniform_(-1, 1).renorm_(2, 1, 1e-5).mul_(1e5)."""
     from neurogrow.models.heads import use_normed_head
-    from tests.toolbox.conftest import make_module
+    from tests.conftest import make_module
 
     module = make_module()
     torch.manual_seed(1)

@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
 
-import neurogrow  # noqa: F401  (registers ${neurogrow.cpu_precision:})
 from neurogrow.models import create_backbone
 from neurogrow.precision import cpu_bf16_supported, cpu_flags, cpu_precision
 from neurogrow.surgery.groups import find_neuron_groups

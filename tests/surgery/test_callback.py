@@ -15,9 +15,8 @@ from lightning.pytorch.loggers import CSVLogger
 
 from neurogrow.models.module import LongTailClassifier
 from neurogrow.surgery.callback import NeuronSurgery
-from neurogrow.surgery.edits import remove_neurons, split_neurons, sqrt_weight_scaling
+from neurogrow.surgery.edits import remove_neurons
 from neurogrow.surgery.events import EVENTS_FILE, read_events
-from neurogrow.surgery.groups import find_neuron_groups
 from tests.surgery.conftest import COUNTS, TinyLongTail
 
 # Small members of the paper's families: a CIFAR ResNet, a ViT (per-head q/k and v groups, MLP hidden
@@ -197,7 +196,8 @@ def read_events_or_empty(run_dir: Path) -> list[dict]:
 
 def test_setup_record_lists_groups_and_exclusions(tmp_path: Path) -> None:
     surgery = NeuronSurgery(schedule={"start_epoch": 5, "interval": 5}, verify=False)
-    fit(tmp_path, surgery)
+    with pytest.warns(UserWarning, match="surgery will never run"):  # one epoch, first event after epoch 5
+        fit(tmp_path, surgery)
     records = [json.loads(line) for line in (tmp_path / EVENTS_FILE).read_text().splitlines()]
     assert records[0]["type"] == "setup" and len(records) == 1  # no event before epoch 5
     assert [g["name"] for g in records[0]["groups"]] == [g.name for g in surgery.groups]
@@ -228,18 +228,56 @@ def test_grow_then_prune_changes_the_count_and_ends_at_the_start_width(tmp_path:
                 assert bool((state[s.path].index_select(s.dim, s.indices[dormant]) == 0).all()), s.path
 
 
-def test_sqrt_weight_scaling_leaves_both_halves_at_one_over_sqrt2() -> None:
-    model = classifier().model
-    group = find_neuron_groups(model, torch.zeros(2, 3, 32, 32), verify=False).groups[0]
-    cons = next(s for s in group.slices if s.role == "in")
-    w = dict(model.named_parameters())[cons.path]
-    original = w.detach().index_select(cons.dim, cons.indices[torch.tensor([0])]).clone()
-    src, tgt = torch.tensor([0]), torch.tensor([1])
-    split_neurons(model, group, src, tgt)
-    sqrt_weight_scaling(model, group, src, tgt)
-    for unit in (src, tgt):
-        got = w.detach().index_select(cons.dim, cons.indices[unit])
-        torch.testing.assert_close(got, original * math.sqrt(0.5))
+def scores_and_sources(tmp_path: Path, **options) -> tuple[list[float], list[list[int]]]:
+    fit(tmp_path, NeuronSurgery(schedule=EVERY_EPOCH, verify=False, **options))
+    (event,) = read_events(tmp_path)
+    return [g["score_mean"] for g in event["groups"]], [g["sources"] for g in event["groups"]]
+
+
+def test_gradient_reweighting_changes_the_scores(tmp_path: Path) -> None:
+    """The tiny data set's batches hold different classes, so w_b weighs them differently."""
+    with_gr, _ = scores_and_sources(tmp_path / "gr")
+    without, _ = scores_and_sources(tmp_path / "no_gr", gr={"enabled": False})
+    assert with_gr != pytest.approx(without, rel=1e-3)
+    sqrt, _ = scores_and_sources(tmp_path / "sqrt", gr={"class_weighting": "sqrt"})
+    assert sqrt != pytest.approx(with_gr, rel=1e-3) and sqrt != pytest.approx(without, rel=1e-3)
+
+
+def test_random_criterion_chooses_other_neurons_than_accum_grad(tmp_path: Path) -> None:
+    _, accum = scores_and_sources(tmp_path / "accum")
+    _, rand = scores_and_sources(tmp_path / "random", scoring={"criterion": "random"})
+    assert accum != rand
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["ws_gda_on", "ws_gda_off"])
+def test_ws_and_gda_switches_act_in_a_run(tmp_path: Path, enabled: bool) -> None:
+    """WS off: the copy gets the source's full consumer weights; GDA off: new neurons equal their sources."""
+    before, after = Probe(), Probe()
+    switches = {"ws": {"enabled": enabled}, "gda": {"enabled": enabled}}
+    surgery = NeuronSurgery(schedule=EVERY_EPOCH, verify=False, **switches)
+    fit(tmp_path, surgery, before, after)
+    (event,) = read_events(tmp_path)
+    pre, post = before.states[0], after.states[0]
+    for g, rec in zip(surgery.groups, event["groups"]):
+        src, tgt = torch.tensor(rec["sources"]), torch.tensor(rec["added"])
+        for s in g.slices:
+            old = pre[s.path].index_select(s.dim, s.indices[src])
+            new = post[s.path].index_select(s.dim, s.indices[tgt])
+            same = torch.equal(new, post[s.path].index_select(s.dim, s.indices[src]))
+            if s.role == "in":
+                torch.testing.assert_close(new, old * (0.5 if enabled else 1.0))
+            elif s.role == "channel" and s.path.endswith("weight"):  # BN gamma: GDA draws it anew
+                assert same != enabled, s.path
+            elif s.role == "out":
+                assert same, s.path
+
+
+def test_input_size_is_the_probe_that_finds_the_groups(tmp_path: Path) -> None:
+    small = NeuronSurgery(schedule=EVERY_EPOCH, verify=False, input_size=[3, 16, 16])
+    fit(tmp_path / "small", small)
+    assert len(small.groups) == 9  # found on a 16x16 probe, used on 32x32 batches
+    with pytest.raises(RuntimeError, match="channels"):  # a 1-channel probe cannot enter the 3-channel stem
+        fit(tmp_path / "gray", NeuronSurgery(schedule=EVERY_EPOCH, verify=False, input_size=[1, 32, 32]))
 
 
 def test_runs_under_mixed_precision(tmp_path: Path) -> None:

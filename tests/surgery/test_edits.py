@@ -9,7 +9,7 @@ import pytest
 import timm
 import torch
 
-import neurogrow  # noqa: F401  (registers resnet32_cifar)
+import neurogrow.models  # noqa: F401  (registers the CIFAR ResNets with timm)
 from neurogrow.surgery import (
     NeuronGroup,
     find_neuron_groups,

@@ -12,7 +12,7 @@ from timm.models.metaformer import Attention, LayerNorm2dNoBias, LayerNormNoBias
 from timm.models.vgg import VGG
 from torch.nn import BatchNorm2d
 
-import neurogrow  # noqa: F401  (registers resnet32_cifar)
+import neurogrow.models  # noqa: F401  (registers the CIFAR ResNets with timm)
 from neurogrow.surgery import (
     GroupReport,
     NeuronGroup,

@@ -9,7 +9,7 @@ import timm
 import torch
 from torch import nn
 
-import neurogrow  # noqa: F401  (registers resnet20_cifar)
+import neurogrow.models  # noqa: F401  (registers the CIFAR ResNets with timm)
 from neurogrow.surgery.edits import split_neurons
 from neurogrow.surgery.groups import find_neuron_groups
 from neurogrow.surgery.optimizer_state import repair_optimizer_state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import lightning as L
@@ -12,7 +13,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from neurogrow.models.module import LongTailClassifier
 from neurogrow.surgery.callback import NeuronSurgery
-from neurogrow.surgery.events import read_events
+from neurogrow.surgery.events import EVENTS_FILE, read_events
 from tests.surgery.conftest import COUNTS, TinyLongTail
 
 
@@ -87,3 +88,11 @@ def test_resume_mid_accumulation_matches_uninterrupted_run(tmp_path: Path) -> No
     assert decisions(tmp_path / "resumed") == expected
     for (name, a), b in zip(straight.model.named_parameters(), resumed.model.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_resume_into_the_same_directory_writes_one_setup_record(tmp_path: Path) -> None:
+    run(tmp_path, max_epochs=1, save=True)
+    (ckpt,) = (tmp_path / "checkpoints").glob("*.ckpt")
+    run(tmp_path, max_epochs=2, ckpt_path=ckpt)
+    records = [json.loads(line) for line in (tmp_path / EVENTS_FILE).read_text().splitlines()]
+    assert [r["type"] for r in records] == ["setup", "event"]  # the event at the end of epoch 1

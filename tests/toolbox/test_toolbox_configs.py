@@ -65,6 +65,43 @@ def test_option_composes_and_instantiates(option: str, surgery: bool, tmp_path: 
 def test_stage_two_options_require_a_checkpoint(option: str, tmp_path: Path) -> None:
     cfg = compose_config("experiment=smoke", f"decoupling={option}", output_dir=tmp_path)
     with pytest.raises(Exception) as info:  # Hydra wraps it; the CLI prints the inner line
-        instantiate(cfg.callbacks.stage_two)
+        instantiate(cfg.callbacks.decoupling)
     message = user_error_message(info.value)
     assert message is not None and "stage two" in message and "init_from=outputs/" in message
+
+
+@pytest.mark.parametrize("option", [*CALLBACK_OPTIONS, "surgery=default"])
+def test_technique_groups_write_only_their_own_callback(option: str, tmp_path: Path) -> None:
+    """A technique adds `callbacks.<group>` and otherwise only picks a sampler through its defaults list."""
+    group = option.split("=")[0]
+    base = compose_config("experiment=smoke", "init_from=stage1.ckpt", output_dir=tmp_path)
+    cfg = compose_config("experiment=smoke", "init_from=stage1.ckpt", option, output_dir=tmp_path)
+    job, before = (OmegaConf.to_container(c, resolve=False) for c in (cfg, base))
+    for key in set(job) | set(before):
+        if key not in ("hydra", "callbacks", "sampler"):
+            assert job.get(key) == before.get(key), f"{option} changed {key}"
+    assert set(cfg.callbacks) - set(base.callbacks) == {group}
+    assert all(cfg.callbacks[k] == base.callbacks[k] for k in base.callbacks)
+    expected_sampler = {"reweighting=drs": "DeferredResampler", "decoupling=crt": "ClassBalancedSampler"}
+    expected_sampler["decoupling=maxnorm"] = "ClassBalancedSampler"
+    if option in expected_sampler:
+        assert cfg.sampler._target_.endswith(expected_sampler[option])
+    else:
+        assert cfg.get("sampler") == base.get("sampler")
+
+
+def test_a_sampler_chosen_on_the_command_line_wins_over_the_techniques_choice(tmp_path: Path) -> None:
+    cfg = compose_config("experiment=smoke", "reweighting=drs", "sampler=sqrt", output_dir=tmp_path)
+    assert cfg.sampler._target_.endswith("SquareRootSampler")
+
+
+def test_ldam_gives_the_cosine_head_through_its_own_option(tmp_path: Path) -> None:
+    from neurogrow.models.heads import NormedLinear
+
+    for overrides, normed in [(("loss=ldam",), True), (("loss=ldam", "loss.normed_head=false"), False)]:
+        cfg = compose_config("experiment=smoke", *overrides, output_dir=tmp_path)
+        assert "normed_classifier" not in cfg.callbacks
+        model = instantiate(
+            cfg.model, num_classes=4, class_counts=COUNTS, loss=instantiate(cfg.loss), _convert_="all"
+        )
+        assert isinstance(model.model.get_classifier(), NormedLinear) == normed

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from functools import partial
 
-import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
@@ -13,7 +12,7 @@ from lightning.pytorch.callbacks import Callback
 from neurogrow.callbacks.deferred import DeferredResampling, DeferredReweighting
 from neurogrow.data.samplers import DeferredResampler
 from neurogrow.losses import class_weights
-from tests.toolbox.conftest import COUNTS, TinyLongTailData, make_module, make_trainer
+from tests.conftest import COUNTS, TinyLongTailData, make_module, make_trainer
 
 
 class Probe(Callback):
@@ -99,18 +98,13 @@ def file_system_sharing():
 @pytest.mark.usefixtures("file_system_sharing")
 def test_ddp_ranks_draw_disjoint_shares_and_lightning_keeps_the_sampler(tmp_path) -> None:
     data = TinyLongTailData(batch_size=8, sampler=partial(DeferredResampler, start_epoch=1, seed=0))
-    trainer = L.Trainer(
-        accelerator="cpu",
+    trainer = make_trainer(
+        [RecordSampler(tmp_path)],
+        max_epochs=2,
         devices=2,
         strategy="ddp_spawn",
-        max_epochs=2,
         limit_train_batches=1,
         limit_val_batches=0,
-        callbacks=[RecordSampler(tmp_path)],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
     )
     trainer.fit(make_module(), data)
     n = len(data.train_labels)

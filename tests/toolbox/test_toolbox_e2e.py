@@ -54,18 +54,23 @@ def state(run_dir: Path) -> dict[str, torch.Tensor]:
         (
             "loss=ldam",
             "reweighting=drw",
-            "callbacks.drw.start_epoch=1",
+            "callbacks.reweighting.start_epoch=1",
             "sampler=sqrt",
             "logit_adjustment=posthoc",
         ),
         ("loss=focal", "reweighting=drs", "sampler.start_epoch=1", "feature_weakening=mfw"),
-        ("loss=logit_adjusted", "sampler=progressive", "feature_weakening=mfw", "callbacks.mfw.layer=layer2"),
+        (
+            "loss=logit_adjusted",
+            "sampler=progressive",
+            "feature_weakening=mfw",
+            "callbacks.feature_weakening.layer=layer2",
+        ),
         (
             "loss=balanced_softmax",
             "sampler=class_balanced",
             "reweighting=drw",
-            "callbacks.drw.start_epoch=1",
-            "callbacks.drw.scheme=inverse_frequency",
+            "callbacks.reweighting.start_epoch=1",
+            "callbacks.reweighting.scheme=inverse_frequency",
         ),
     ],
     ids=["ldam-drw-sqrt-posthoc", "focal-drs-mfw", "la-progressive-mfw2", "bs-classbalanced-drw"],
@@ -91,7 +96,7 @@ def test_stage_one_then_crt_tau_norm_maxnorm(run_experiment) -> None:
         "feature_weakening=mfw",
         "logit_adjustment=posthoc",
         "reweighting=drw",
-        "callbacks.drw.start_epoch=1",
+        "callbacks.reweighting.start_epoch=1",
     )
     finite_metrics(stage_one)
     ckpt = str(stage_one / "checkpoints" / "last.ckpt")

@@ -8,10 +8,10 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from timm.models.metaformer import MetaFormer, SepConv
 
-import neurogrow  # noqa: F401  (registers the CIFAR ResNets)
+import neurogrow.models  # noqa: F401  (registers the CIFAR ResNets with timm)
 from neurogrow.callbacks import MajorFeatureWeakening
 from neurogrow.callbacks.feature_weakening import weakening_probabilities
-from tests.toolbox.conftest import COUNTS, make_module, make_trainer
+from tests.conftest import COUNTS, make_module, make_trainer
 
 
 def test_probabilities_grow_with_class_size_and_vanish_for_the_smallest() -> None:

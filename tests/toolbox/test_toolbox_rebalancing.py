@@ -11,13 +11,17 @@ import torch.nn.functional as F
 from neurogrow.callbacks import (
     ClassifierRetraining,
     MaxNorm,
-    NormedClassifier,
     PosthocLogitAdjustment,
     TauNormalization,
 )
 from neurogrow.data.samplers import ClassBalancedSampler
+from neurogrow.losses import LDAMLoss
 from neurogrow.models.heads import NormedLinear
-from tests.toolbox.conftest import COUNTS, TinyLongTailData, make_module, make_trainer
+from tests.conftest import COUNTS, TinyLongTailData, make_module, make_trainer
+
+# The stage-two callbacks only check that a stage-one checkpoint was named (the train entry loads it);
+# these tests train stage one in memory instead.
+STAGE_ONE = "stage_one.ckpt"
 
 
 def pre_logits(module, x: torch.Tensor) -> torch.Tensor:
@@ -28,9 +32,9 @@ def test_crt_trains_only_a_reinitialised_classifier_with_frozen_bn() -> None:
     module = make_module()
     before = copy.deepcopy(module.model.state_dict())
     data = TinyLongTailData(sampler=ClassBalancedSampler)
-    make_trainer([ClassifierRetraining()], max_epochs=2, limit_train_batches=2, limit_val_batches=1).fit(
-        module, data
-    )
+    make_trainer(
+        [ClassifierRetraining(STAGE_ONE)], max_epochs=2, limit_train_batches=2, limit_val_batches=1
+    ).fit(module, data)
     after = module.model.state_dict()
     classifier_keys = {"fc.weight", "fc.bias"}
     for key, value in before.items():
@@ -44,7 +48,7 @@ def test_crt_trains_only_a_reinitialised_classifier_with_frozen_bn() -> None:
 def test_tau_norm_evaluates_with_normalised_weights_and_max_epochs_zero(tiny_data) -> None:
     module = make_module()
     stored = module.model.fc.weight.detach().clone()
-    trainer = make_trainer([TauNormalization(tau=0.5)], max_epochs=0)
+    trainer = make_trainer([TauNormalization(STAGE_ONE, tau=0.5)], max_epochs=0)
     trainer.fit(module, tiny_data)
     trainer.test(module, tiny_data, verbose=False)
     assert module.test_results["test/acc"] is not None
@@ -64,25 +68,34 @@ def test_maxnorm_keeps_every_class_weight_inside_the_ball(tiny_data) -> None:
     module = make_module()
     with torch.no_grad():
         module.model.fc.weight.mul_(10)
+    data = TinyLongTailData(sampler=ClassBalancedSampler)
     make_trainer(
-        [ClassifierRetraining(reinit=False), MaxNorm(thresh=0.1, relative=False, interval="step")],
-        max_epochs=1,
-        limit_val_batches=1,
-    ).fit(module, tiny_data)
+        [MaxNorm(STAGE_ONE, thresh=0.1, relative=False, interval="step")], max_epochs=1, limit_val_batches=1
+    ).fit(module, data)
     norms = module.model.fc.weight.detach().norm(dim=1)
     assert bool((norms <= 0.1 + 1e-6).all())
     assert norms.max().item() == pytest.approx(0.1, abs=1e-4)  # the gradient pushes them to the bound
 
 
-def test_normed_classifier_gives_cosine_logits(tiny_data) -> None:
-    module = make_module()
-    make_trainer([NormedClassifier()], max_epochs=1, limit_val_batches=1).fit(module, tiny_data)
+def test_ldam_trains_on_the_cosine_head(tiny_data) -> None:
+    module = make_module(loss=LDAMLoss)
+    make_trainer([], max_epochs=1, limit_val_batches=1).fit(module, tiny_data)
     classifier = module.model.get_classifier()
     assert isinstance(classifier, NormedLinear) and classifier.bias is None
     module.eval()
     with torch.no_grad():
         logits = module.model(tiny_data.test_images)
     assert bool((logits.abs() <= 1 + 1e-5).all())
+
+
+@pytest.mark.parametrize("technique", [ClassifierRetraining, MaxNorm])
+def test_stage_two_training_refuses_instance_balanced_sampling(technique, tiny_data) -> None:
+    with pytest.raises(ValueError, match=r"class-balanced sampling.*sampler=class_balanced"):
+        make_trainer([technique(STAGE_ONE)], max_epochs=1).fit(make_module(), tiny_data)
+    # the check can be switched off (e.g. to study cRT with another sampler)
+    make_trainer([technique(STAGE_ONE, balanced_sampling=False)], max_epochs=1, limit_train_batches=1).fit(
+        make_module(), tiny_data
+    )
 
 
 def test_posthoc_logit_adjustment_only_at_evaluation(tiny_data) -> None:
@@ -104,8 +117,10 @@ def test_posthoc_logit_adjustment_only_at_evaluation(tiny_data) -> None:
 
 def test_bad_options_raise() -> None:
     with pytest.raises(ValueError, match="thresh"):
-        MaxNorm(thresh=0)
+        MaxNorm(STAGE_ONE, thresh=0)
     with pytest.raises(ValueError, match="interval"):
-        MaxNorm(interval="batch")
+        MaxNorm(STAGE_ONE, interval="batch")
     with pytest.raises(ValueError, match="tau"):
-        TauNormalization(tau=-1)
+        TauNormalization(STAGE_ONE, tau=-1)
+    with pytest.raises(ValueError, match="init_from=outputs/"):
+        ClassifierRetraining(init_from=None)
