@@ -1,6 +1,10 @@
 """The paper's scale on one GPU: CIFAR-10-LT IF=100, ResNet-32 and ResNet-18 (small-input), 150 epochs,
 events after 30/60/90/120, conventional vs `surgery=default`, 3 seeds, the same report as `make bench`.
 
+Both models train with `make bench`'s recipe (`experiment=cifar10_lt_ce`, LDAM-DRW's SGD with step decay at
+80/90 % of training, `model=resnet18` for ResNet-18); the paper's own ResNet-18 recipe as main has it
+(SGD + cosine) is `experiment=paper_cifar10_lt_baseline` / `paper_cifar10_lt_surgery`.
+
 Built to fit in about 10 minutes on one H100 (not yet run on one: no GPU was lent while it was written):
 - the in-memory uint8 CIFAR datamodule: a batch is one `index_select` and a 0.4 MB uint8 copy, the
   crop/flip/normalise (`neurogrow.data.batch_augment`) runs on the GPU;
