@@ -15,6 +15,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from neurogrow.errors import UserError
+
 __all__ = ["RESUME_CHOICES", "register_resolvers", "resume_checkpoint"]
 
 log = logging.getLogger("neurogrow")
@@ -28,7 +30,7 @@ def _device_count(devices: Any) -> int:
         return len(devices)
     if isinstance(devices, str) and devices.strip().lstrip("-").isdigit():
         return int(devices)
-    raise ValueError(
+    raise UserError(
         f"trainer.devices={devices!r}: under hydra/launcher=slurm give the devices per node as a number, "
         "e.g. trainer.devices=4"
     )
@@ -54,7 +56,7 @@ def resume_checkpoint(run_dir: Path, ckpt_path: str | None, resume: str) -> str 
     """The checkpoint to resume from: `ckpt_path` if set; else the run's own `checkpoints/last.ckpt`
     when this is a requeued SLURM job (`resume=requeue`, the default) or whenever it exists (`auto`)."""
     if resume not in RESUME_CHOICES:
-        raise ValueError(f"resume={resume!r}: choose one of {', '.join(RESUME_CHOICES)}")
+        raise UserError(f"resume={resume!r}: choose one of {', '.join(RESUME_CHOICES)}")
     if ckpt_path:
         return ckpt_path
     last = run_dir / "checkpoints" / "last.ckpt"
