@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Collect run directories (folders with config.yaml; finished ones have metrics.json) "
         "below the given paths, group them by the config keys that differ (or --by), and report mean ± std "
         "over seeds of overall/Many/Medium/Few/balanced accuracy, the paired difference to --reference "
-        "with a 95%% Student-t interval, and the paper's numbers where known.",
+        "with a 95 % Student-t interval, and the paper's numbers where known.",
     )
     rep.add_argument("paths", nargs="+", type=Path, help="run directories or multirun (sweep) directories")
     rep.add_argument("--out", type=Path, default=None, help="output directory (default: ./report)")
