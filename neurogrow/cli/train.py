@@ -113,9 +113,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     try:
         ckpt_path = resume_checkpoint(run_dir, cfg.get("ckpt_path"), cfg.get("resume", "requeue"))
-        own = ckpt_path is not None and not cfg.get("ckpt_path")  # this run's own last.ckpt (requeue)
-        # weights_only unless trusted: a checkpoint never runs code (AtomicCheckpointIO explains failures)
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=not (trust or own))
+        # weights_only unless trusted, the run's own last.ckpt too: a checkpoint never runs code
+        # (AtomicCheckpointIO explains failures)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=not trust)
         test_ckpt = None if cfg.test_ckpt == "last" or trainer.max_epochs == 0 else cfg.test_ckpt
         trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt, weights_only=not trust)
         metrics = dict(model.test_results)

@@ -8,17 +8,14 @@ import pytest
 
 from neurogrow.report.dashboard import render_dashboard
 from neurogrow.report.wandb_offline import read_offline_run
-from tests.conftest import CONFIG_DIR
 
 
 def _surgery_now() -> list[str]:
-    if (CONFIG_DIR / "surgery").is_dir():
-        return [
-            "surgery=default",
-            "callbacks.surgery.schedule.start_epoch=0",
-            "callbacks.surgery.schedule.interval=1",
-        ]
-    return ["callbacks=surgery", "callbacks.surgery.start_epoch=0", "callbacks.surgery.interval=1"]
+    return [
+        "surgery=default",
+        "callbacks.surgery.schedule.start_epoch=0",
+        "callbacks.surgery.schedule.interval=1",
+    ]
 
 
 @pytest.mark.slow
