@@ -8,7 +8,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -117,20 +116,22 @@ def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
 def test_run_killed_mid_epoch_resumes_exactly_like_an_uninterrupted_one(tmp_path: Path) -> None:
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     proc = subprocess.Popen(
-        [TRAIN, *TINY, f"hydra.run.dir={killed}", *SURGERY],
+        [TRAIN, *TINY, f"hydra.run.dir={killed}", *SURGERY, "callbacks.progress_bar.every_n_batches=1"],
         cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        env=_env(),
+        text=True,
+        env={**_env(), "NEUROGROW_PROGRESS": "plain"},  # one line per batch: we kill inside epoch 1
     )
     last = killed / "checkpoints" / "last.ckpt"
     try:
-        deadline = time.monotonic() + 900
-        while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(1.0)  # into epoch 1 (12 batches, each far longer than this poll)
-        proc.send_signal(signal.SIGKILL)
+        assert proc.stdout is not None
+        for line in proc.stdout:  # "[epoch 2/3] batch 4/12 ...": the 4th of 12 batches of epoch 1 is done
+            if line.startswith("[epoch 2/3] batch 4/"):
+                proc.send_signal(signal.SIGKILL)
+                break
     finally:
+        proc.kill()
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 0, "killed too late"
