@@ -68,29 +68,40 @@ COUNTS = [24, 8, 4, 2]  # step-free long tail over 4 classes
 
 
 class TinyLongTailData(L.LightningDataModule):
-    """Random 8x8 images with long-tailed labels; follows the datamodule contract (sampler partial)."""
+    """Random images with long-tailed labels; follows the datamodule contract (sampler partial).
 
-    def __init__(self, class_counts: Sequence[int] = COUNTS, batch_size: int = 8, sampler=None) -> None:
+    `separable` shifts each image by its label so a model can learn the classes; `shuffle=False` keeps the
+    training order sorted by class (reproducible runs; under DDP each rank then sees another class mix).
+    """
+
+    def __init__(
+        self,
+        class_counts: Sequence[int] = COUNTS,
+        batch_size: int = 8,
+        sampler=None,
+        image_size: int = 8,
+        shuffle: bool = True,
+        separable: bool = True,
+    ) -> None:
         super().__init__()
         self.class_counts = list(class_counts)
         self.num_classes = len(self.class_counts)
         self.class_names = [f"c{i}" for i in range(self.num_classes)]
-        self.batch_size, self.sampler = batch_size, sampler
+        self.batch_size, self.sampler, self.shuffle = batch_size, sampler, shuffle
         g = torch.Generator().manual_seed(0)
         self.train_labels = torch.repeat_interleave(
             torch.arange(self.num_classes), torch.tensor(self.class_counts)
         )
-        self.train_images = (
-            torch.randn(len(self.train_labels), 3, 8, 8, generator=g)
-            + self.train_labels.view(-1, 1, 1, 1).float()
-        )
+        self.train_images = torch.randn(len(self.train_labels), 3, image_size, image_size, generator=g)
+        if separable:
+            self.train_images += self.train_labels.view(-1, 1, 1, 1).float()
         self.test_labels = torch.arange(self.num_classes).repeat(4)
-        self.test_images = torch.randn(len(self.test_labels), 3, 8, 8, generator=g)
+        self.test_images = torch.randn(len(self.test_labels), 3, image_size, image_size, generator=g)
 
     def train_dataloader(self) -> DataLoader:
         dataset = TensorDataset(self.train_images, self.train_labels)
         if self.sampler is None:
-            return DataLoader(dataset, batch_size=self.batch_size, shuffle=True)
+            return DataLoader(dataset, batch_size=self.batch_size, shuffle=self.shuffle)
         return DataLoader(dataset, batch_size=self.batch_size, sampler=self.sampler(labels=self.train_labels))
 
     def val_dataloader(self) -> DataLoader:
@@ -99,14 +110,22 @@ class TinyLongTailData(L.LightningDataModule):
     test_dataloader = val_dataloader
 
 
-def make_module(loss: Callable | None = None, class_counts: Sequence[int] = COUNTS) -> LongTailClassifier:
+def make_module(
+    loss: Callable | None = None,
+    class_counts: Sequence[int] = COUNTS,
+    backbone: str = "resnet20_cifar",
+    backbone_kwargs: dict | None = None,
+    optimizer: Callable | None = None,
+) -> LongTailClassifier:
+    """A seeded `LongTailClassifier` (SGD lr 0.05 unless `optimizer` is given)."""
     torch.manual_seed(0)
     return LongTailClassifier(
-        backbone="resnet20_cifar",
+        backbone=backbone,
         num_classes=len(class_counts),
         class_counts=list(class_counts),
         loss=loss,
-        optimizer=partial(torch.optim.SGD, lr=0.05, momentum=0.9),
+        backbone_kwargs=backbone_kwargs,
+        optimizer=optimizer or partial(torch.optim.SGD, lr=0.05, momentum=0.9),
     )
 
 

@@ -17,7 +17,8 @@ from neurogrow.models.module import LongTailClassifier
 from neurogrow.surgery.callback import NeuronSurgery
 from neurogrow.surgery.edits import remove_neurons
 from neurogrow.surgery.events import EVENTS_FILE, read_events
-from tests.surgery.conftest import COUNTS, TinyLongTail
+from tests.conftest import make_module, make_trainer
+from tests.surgery.conftest import COUNTS, tiny_long_tail
 
 # Small members of the paper's families: a CIFAR ResNet, a ViT (per-head q/k and v groups, MLP hidden
 # units) and MambaOut (gated blocks).
@@ -34,12 +35,10 @@ BACKBONES = {
 
 
 def classifier(backbone: str = "resnet") -> LongTailClassifier:
-    torch.manual_seed(0)
     name, kwargs = BACKBONES[backbone]
-    return LongTailClassifier(
-        name,
-        len(COUNTS),
-        COUNTS,
+    return make_module(
+        class_counts=COUNTS,
+        backbone=name,
         backbone_kwargs=kwargs,
         optimizer=functools.partial(torch.optim.AdamW, lr=1e-3),
     )
@@ -54,16 +53,14 @@ def fit(
     **kw,
 ) -> L.Trainer:
     """One real `Trainer.fit`; `extra[0]` runs before the surgery callback, the rest after it."""
-    trainer = L.Trainer(
+    trainer = make_trainer(
+        [*extra[:1], surgery, *extra[1:]],
         max_epochs=epochs,
-        callbacks=[*extra[:1], surgery, *extra[1:]],
         default_root_dir=tmp_path,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        **{"logger": False, **kw},
+        limit_val_batches=0,
+        **kw,
     )
-    trainer.fit(classifier(backbone), datamodule=TinyLongTail())
+    trainer.fit(classifier(backbone), datamodule=tiny_long_tail())
     return trainer
 
 

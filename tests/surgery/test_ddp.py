@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from pathlib import Path
 
 import lightning as L
 import pytest
-import torch
 
-from neurogrow.models.module import LongTailClassifier
 from neurogrow.surgery.callback import NeuronSurgery
 from neurogrow.surgery.events import read_events
-from tests.surgery.conftest import COUNTS, TinyLongTail
+from tests.conftest import make_module, make_trainer
+from tests.surgery.conftest import COUNTS, tiny_long_tail
 
 
 class RecordWeights(L.Callback):
@@ -57,28 +55,16 @@ def file_system_sharing():
 @pytest.mark.usefixtures("file_system_sharing")
 def test_two_ranks_make_identical_decisions(tmp_path: Path) -> None:
     """accum_grad with GR and GDA noise: w_b differs per rank (own labels); decisions and noise must not."""
-    torch.manual_seed(0)
-    module = LongTailClassifier(
-        "resnet20_cifar",
-        len(COUNTS),
-        COUNTS,
-        backbone_kwargs={"widths": (8, 16, 16)},
-        optimizer=functools.partial(torch.optim.SGD, lr=0.05, momentum=0.9),
-    )
+    module = make_module(class_counts=COUNTS, backbone_kwargs={"widths": (8, 16, 16)})
     surgery = NeuronSurgery(schedule={"start_epoch": 0, "interval": 1}, ratio=0.2, gda={"noise": 0.05})
-    trainer = L.Trainer(
-        accelerator="cpu",
+    trainer = make_trainer(
+        [surgery, RecordWeights(tmp_path, surgery)],
         devices=2,
         strategy="ddp_spawn",
-        max_epochs=2,
-        callbacks=[surgery, RecordWeights(tmp_path, surgery)],
         default_root_dir=tmp_path,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
+        limit_val_batches=0,
     )
-    trainer.fit(module, datamodule=TinyLongTail(batch_size=8))
+    trainer.fit(module, datamodule=tiny_long_tail(batch_size=8))
 
     for epoch in (0, 1):
         records = [json.loads((tmp_path / f"rank{r}_epoch{epoch}.json").read_text()) for r in (0, 1)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 
@@ -14,18 +13,12 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from neurogrow.models.module import LongTailClassifier
 from neurogrow.surgery.callback import NeuronSurgery
 from neurogrow.surgery.events import EVENTS_FILE, read_events
-from tests.surgery.conftest import COUNTS, TinyLongTail
+from tests.conftest import make_module, make_trainer
+from tests.surgery.conftest import COUNTS, tiny_long_tail
 
 
 def classifier() -> LongTailClassifier:
-    torch.manual_seed(0)
-    return LongTailClassifier(
-        "resnet20_cifar",
-        len(COUNTS),
-        COUNTS,
-        backbone_kwargs={"widths": (8, 16, 16)},
-        optimizer=functools.partial(torch.optim.SGD, lr=0.05, momentum=0.9),
-    )
+    return make_module(class_counts=COUNTS, backbone_kwargs={"widths": (8, 16, 16)})
 
 
 def surgery() -> NeuronSurgery:
@@ -51,17 +44,15 @@ def run(
                 save_on_train_epoch_end=True,
             )
         )
-    trainer = L.Trainer(
+    trainer = make_trainer(
+        callbacks,
         max_epochs=max_epochs,
-        callbacks=callbacks,
         default_root_dir=run_dir,
-        logger=False,
         enable_checkpointing=save,
-        enable_progress_bar=False,
-        enable_model_summary=False,
+        limit_val_batches=0,
     )
     module = classifier()
-    trainer.fit(module, datamodule=TinyLongTail(), ckpt_path=ckpt_path, weights_only=False)
+    trainer.fit(module, datamodule=tiny_long_tail(), ckpt_path=ckpt_path)  # weights_only, as the CLI
     return module
 
 
