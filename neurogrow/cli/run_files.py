@@ -34,10 +34,22 @@ def write_json_atomic(path: Path, payload: Any) -> Path:
 
 
 def write_resolved_config(cfg: DictConfig, run_dir: Path) -> Path:
-    """`config.yaml`: every interpolation resolved, as the run really used it."""
+    """`config.yaml`: every interpolation resolved, as the run really used it.
+
+    A run resumed into its own directory keeps the first `config.yaml` (the run's record, which reports
+    group by); a resume whose config differs (at least `ckpt_path`) is recorded beside it as
+    `config.resume-<n>.yaml`.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    text = OmegaConf.to_yaml(cfg, resolve=True)
     path = run_dir / "config.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    n = 0
+    while path.exists():
+        if path.read_text() == text:
+            return path
+        n += 1
+        path = run_dir / f"config.resume-{n}.yaml"
+    path.write_text(text)
     return path
 
 

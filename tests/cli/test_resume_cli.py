@@ -71,6 +71,7 @@ def test_resume_and_test_best_load_safely_and_keep_the_metric_history(tmp_path: 
     last = run / "checkpoints" / "last.ckpt"
     torch.load(last, map_location="cpu", weights_only=True)  # what Lightning does for ckpt_path=
     assert trained_epochs(run) == {0}
+    config = (run / "config.yaml").read_text()
 
     # A resume that fails (corrupt checkpoint) keeps the history and says so in one line.
     corrupt = tmp_path / "corrupt.ckpt"
@@ -84,6 +85,9 @@ def test_resume_and_test_best_load_safely_and_keep_the_metric_history(tmp_path: 
     assert trained_epochs(run) == {0, 1}  # epoch 0's rows are still there, epoch 1's appended
     assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 6  # 2 epochs x 3, once
     assert (run / "metrics.json").is_file()
+    # the run's own config stays its record; each resume's config is kept beside it
+    assert (run / "config.yaml").read_text() == config and "ckpt_path: null" in config
+    assert f"ckpt_path: {last}" in (run / "config.resume-2.yaml").read_text()
 
 
 SURGERY = [
