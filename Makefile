@@ -33,7 +33,7 @@ smoke: install
 	$(VENV)/bin/neurogrow-train experiment=smoke $(ARGS)
 
 test: install
-	$(PY) -m pytest -q -n auto $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n auto --dist worksteal $(PYTEST_ARGS)
 
 test-fast: install
 	$(PY) -m pytest -q -n auto -m "not slow" $(PYTEST_ARGS)
