@@ -12,8 +12,8 @@ Built to fit in about 10 minutes on one H100 (not yet run on one: no GPU was len
 - all runs at once (`--concurrent`, default 12 = 2 models x 2 arms x 3 seeds): one ResNet-32 at batch 128
   cannot saturate an H100, so the runs share it as separate processes (one CPU thread each);
 - no per-epoch evaluation (the test set once, at the end).
-`torch.compile` is not used: neuron surgery changes layer widths at every event (a recompile each time),
-and its gain on these small models could not be measured without a GPU.
+`torch.compile` is not used: its gain on these small models could not be measured without a GPU
+(neuron surgery edits weights in place and never changes a shape, so it need not force recompiles; untested).
 
 Results land in `benchmarks/results/gpu_paper_scale/<model>/<arm>_seed<k>/` (slim copies; full runs in the
 ignored `outputs/gpu_paper_scale/`) and the reports in `benchmarks/results/gpu_paper_scale_<model>.md`;
