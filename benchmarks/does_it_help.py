@@ -185,10 +185,12 @@ def check_pairing(results: Path, seeds: int, epochs: int) -> dict[str, object]:
 
 
 def git_commit(paths: list[Path], message: str) -> None:
-    subprocess.run(["git", "add", "--", *map(str, paths)], cwd=REPO, check=True)
-    staged = subprocess.run(["git", "diff", "--cached", "--quiet"], cwd=REPO)
+    """Commit `paths` only: whatever else a developer has staged meanwhile stays staged, uncommitted."""
+    names = list(map(str, paths))
+    subprocess.run(["git", "add", "--", *names], cwd=REPO, check=True)
+    staged = subprocess.run(["git", "diff", "--cached", "--quiet", "--", *names], cwd=REPO)
     if staged.returncode:
-        subprocess.run(["git", "commit", "-q", "-m", message], cwd=REPO, check=True)
+        subprocess.run(["git", "commit", "-q", "-m", message, "--", *names], cwd=REPO, check=True)
 
 
 def run_all(args: argparse.Namespace, hardware: Sequence[str] = CPU_FAST) -> None:
