@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import csv
-import os
 import random
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, cli_env, console_script, run_cli
 
-TRAIN = str(Path(sys.executable).parent / "neurogrow-train")
+TRAIN = console_script("neurogrow-train")
 # Tiny runs: a few batches of CIFAR-10-LT, one test batch, metrics as CSV only.
 TINY = [
     "experiment=smoke",
@@ -28,19 +26,8 @@ TINY = [
 ]
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
-
-
 def train(run_dir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [TRAIN, *TINY, f"hydra.run.dir={run_dir}", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=_env(),
-    )
+    return run_cli("neurogrow-train", *TINY, f"hydra.run.dir={run_dir}", *args, timeout=timeout)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
@@ -125,7 +112,7 @@ def test_run_killed_mid_epoch_resumes_exactly_like_an_uninterrupted_one(tmp_path
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
-        env={**_env(), "NEUROGROW_PROGRESS": "plain"},  # one line per batch: we kill inside epoch 1
+        env=cli_env(NEUROGROW_PROGRESS="plain"),  # one line per batch: we kill inside epoch 1
     )
     last = killed / "checkpoints" / "last.ckpt"
     try:

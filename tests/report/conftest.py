@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import pytest
 import yaml
 
 from neurogrow.surgery.events import EventLog, GroupChange, SurgeryEvent
-from tests.conftest import REPO_ROOT
+from tests.conftest import run_cli
 
 COUNTS = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
 
@@ -106,29 +104,18 @@ SURGERY_NOW = [  # an event at the end of epoch 0
 ]
 
 
-def _cli(module: str, args: list[str]) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "1"}
-    env.pop("NEUROGROW_PROGRESS", None)
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=REPO_ROOT,
-        capture_output=True,  # stdout is a pipe, not a terminal, as under SLURM
-        text=True,
-        timeout=1200,
-        env=env,
-    )
-
-
 @pytest.fixture(scope="session")
 def sweep(tmp_path_factory) -> tuple[Path, dict[str, subprocess.CompletedProcess]]:
     root = tmp_path_factory.mktemp("sweep")
     procs = {
-        "conventional": _cli(
-            "neurogrow.cli.train", ["-m", *TINY, "seed=0,1", f"hydra.sweep.dir={root}/conventional"]
+        # stdout is a pipe, not a terminal, as under SLURM
+        "conventional": run_cli(
+            "neurogrow-train", "-m", *TINY, "seed=0,1", f"hydra.sweep.dir={root}/conventional", timeout=1200
         ),
-        "surgery": _cli(
-            "neurogrow.cli.train",
-            ["-m", *TINY, *SURGERY_NOW, "seed=0,1", f"hydra.sweep.dir={root}/surgery"],
+        "surgery": run_cli(
+            "neurogrow-train",
+            *("-m", *TINY, *SURGERY_NOW, "seed=0,1", f"hydra.sweep.dir={root}/surgery"),
+            timeout=1200,
         ),
     }
     for proc in procs.values():

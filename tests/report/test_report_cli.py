@@ -9,16 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.report.conftest import _cli
+from tests.conftest import run_cli
 
 
 @pytest.mark.slow
 def test_neurogrow_report_reproduces_the_runs_metrics(sweep, tmp_path: Path):
     root, _ = sweep
     out = tmp_path / "report"
-    proc = _cli(
-        "neurogrow.cli.tool", ["report", str(root), "--reference", "method=conventional", "--out", str(out)]
-    )
+    proc = run_cli("neurogrow", "report", str(root), "--reference", "method=conventional", "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     acc = {}
