@@ -106,8 +106,17 @@ def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
 @pytest.mark.slow
 def test_run_killed_mid_epoch_resumes_exactly_like_an_uninterrupted_one(tmp_path: Path) -> None:
     straight, killed = tmp_path / "straight", tmp_path / "killed"
+    # every step logged and written at once, so the killed attempt leaves rows of the epoch it replays
+    logging = ["trainer.log_every_n_steps=1", "+logger.csv.flush_logs_every_n_steps=1"]
     proc = subprocess.Popen(
-        [TRAIN, *TINY, f"hydra.run.dir={killed}", *SURGERY, "callbacks.progress_bar.every_n_batches=1"],
+        [
+            TRAIN,
+            *TINY,
+            f"hydra.run.dir={killed}",
+            *SURGERY,
+            *logging,
+            "callbacks.progress_bar.every_n_batches=1",
+        ],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -128,9 +137,13 @@ def test_run_killed_mid_epoch_resumes_exactly_like_an_uninterrupted_one(tmp_path
     assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 0, "killed too late"
     assert not (killed / "metrics.json").exists()
 
-    resumed = train(killed, *SURGERY, f"ckpt_path={last}")
+    assert any(int(r["epoch"] or -1) == 1 for r in csv_rows(killed) if r.get("train/loss_step")), (
+        "no replayed rows"
+    )
+
+    resumed = train(killed, *SURGERY, *logging, f"ckpt_path={last}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    uninterrupted = train(straight, *SURGERY)
+    uninterrupted = train(straight, *SURGERY, *logging)
     assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
 
     expected = decisions(straight)
@@ -140,6 +153,12 @@ def test_run_killed_mid_epoch_resumes_exactly_like_an_uninterrupted_one(tmp_path
     assert a.keys() == b.keys()
     different = [k for k in a if not torch.equal(a[k], b[k])]
     assert not different, f"weights differ after the resume: {different[:5]}"
+    # every step once in the metric history, with the uninterrupted run's losses
+    losses = [
+        [(r["step"], r["train/loss_step"]) for r in csv_rows(d) if r.get("train/loss_step")]
+        for d in (straight, killed)
+    ]
+    assert losses[0] == losses[1] and len(losses[0]) == 3 * 12
 
 
 @pytest.mark.slow
