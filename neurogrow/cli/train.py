@@ -72,13 +72,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from lightning.pytorch.loggers import WandbLogger
 
     from neurogrow.cli.summary import print_summary
-    from neurogrow.cli.wandb_meta import fill_wandb_meta
+    from neurogrow.cli.wandb_meta import continue_wandb_run, fill_wandb_meta
     from neurogrow.metrics import plot_per_class_accuracy
 
     check_config(cfg)
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     fill_wandb_meta(cfg)  # wandb name and tags (backbone, dataset, IF, method, ratio, seed)
+    ckpt_path = resume_checkpoint(run_dir, cfg.get("ckpt_path"), cfg.get("resume", "requeue"))
+    if ckpt_path is not None:
+        continue_wandb_run(cfg)
     write_resolved_config(cfg, run_dir)
     L.seed_everything(cfg.seed, workers=True)
 
@@ -112,7 +115,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     try:
-        ckpt_path = resume_checkpoint(run_dir, cfg.get("ckpt_path"), cfg.get("resume", "requeue"))
         # weights_only unless trusted, the run's own last.ckpt too: a checkpoint never runs code
         # (AtomicCheckpointIO explains failures)
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=not trust)
