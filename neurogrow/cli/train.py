@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -164,6 +165,11 @@ def _load_weights(model: torch.nn.Module, path: Path, trust: bool) -> None:
     log.info("initialised weights from %s", path)
 
 
+class SweepJobFailed(CompactHydraException):
+    """A job of a sweep stopped with a user error: the job is marked failed and the sweep goes on with the
+    others; Hydra prints this one line when the sweep ends (and exits 1)."""
+
+
 def _record_failure(err: BaseException) -> None:
     """`error.txt` in the run directory, so that `neurogrow report` lists the run as failed, with why."""
     try:
@@ -183,12 +189,17 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         message = user_error_message(err)
         if message is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        run_dir = HydraConfig.get().runtime.output_dir
+        hydra_cfg = HydraConfig.get()
+        run_dir = hydra_cfg.runtime.output_dir
         print(
             f"neurogrow-train: error: {message}\n"
             f"(run directory: {run_dir}; set HYDRA_FULL_ERROR=1 for the traceback)",
             file=sys.stderr,
         )
+        if str(hydra_cfg.mode) == "RunMode.MULTIRUN":  # SystemExit would end the whole sweep here
+            raise SweepJobFailed(
+                f"neurogrow-train: error: sweep job {hydra_cfg.job.num} failed: {message}"
+            ) from None
         raise SystemExit(2) from None
     return metrics.get("test/acc")
 
@@ -206,7 +217,13 @@ def main() -> None:
     if old is not None:
         print(f"neurogrow-train: error: {old}", file=sys.stderr)
         raise SystemExit(2)
-    _hydra_main()
+    try:
+        _hydra_main()
+    except SystemExit:  # Hydra exits when a sweep job failed, before the sweep's own report
+        from neurogrow.report.hydra_callback import report_unfinished_sweep
+
+        report_unfinished_sweep()
+        raise
 
 
 if __name__ == "__main__":
