@@ -43,6 +43,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -186,13 +187,17 @@ def check_pairing(results: Path, seeds: int, epochs: int) -> dict[str, object]:
     return report
 
 
+_GIT = threading.Lock()  # gpu_paper_scale runs one runner per model in threads: one git command at a time
+
+
 def git_commit(paths: list[Path], message: str) -> None:
     """Commit `paths` only: whatever else a developer has staged meanwhile stays staged, uncommitted."""
     names = list(map(str, paths))
-    subprocess.run(["git", "add", "--", *names], cwd=REPO, check=True)
-    staged = subprocess.run(["git", "diff", "--cached", "--quiet", "--", *names], cwd=REPO)
-    if staged.returncode:
-        subprocess.run(["git", "commit", "-q", "-m", message, "--", *names], cwd=REPO, check=True)
+    with _GIT:
+        subprocess.run(["git", "add", "--", *names], cwd=REPO, check=True)
+        staged = subprocess.run(["git", "diff", "--cached", "--quiet", "--", *names], cwd=REPO)
+        if staged.returncode:
+            subprocess.run(["git", "commit", "-q", "-m", message, "--", *names], cwd=REPO, check=True)
 
 
 def run_all(args: argparse.Namespace, hardware: Sequence[str] = CPU_FAST) -> None:
