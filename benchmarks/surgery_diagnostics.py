@@ -8,9 +8,10 @@ can guide a follow-up without tuning on the test set. Three questions from the d
   chosen neurons barely differ from the rest, and selection is close to `criterion=random`).
 - Churn: does the next event undo this one? The share of the neurons added at event e that event e+1
   removes again, and the share it picks as sources, against random selection's expectation k/n.
-- Divergence: do split copies become different neurons? At the end of training, the cosine similarity of
-  each new neuron's incoming weights to its source's (pairs of the last event, whose slots no later event
-  touched; 1 = still a copy), against the median |cos| of all other neuron pairs in the same layer.
+- Divergence: do split copies become different neurons? At the end of training, the cosine similarity and
+  relative distance of each new neuron's incoming weights to its source's (per event, the pairs no later
+  event overwrote; cos 1 / distance 0 = still a copy), against the median |cos| of all neuron pairs in
+  the same layers.
 
     python benchmarks/surgery_diagnostics.py outputs/does_it_help/surgery_seed*   # -> benchmarks/results/...
 """
@@ -77,30 +78,52 @@ def _weight(state: dict[str, torch.Tensor], name: str, size: int) -> torch.Tenso
     return weight.flatten(1).float() if weight.dim() >= 2 and weight.shape[0] == size else None
 
 
-def divergence(events: list[dict], state: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Cosine similarity (new neuron, its source) at the end of training for the last event's pairs that
-    survived unchanged, and the median |cos| of the other neuron pairs in the same layers."""
-    last = events[-1]
-    pairs, background, skipped = [], [], 0
-    for group in last["groups"]:
+def divergence(events: list[dict], state: dict[str, torch.Tensor]) -> list[dict[str, float]]:
+    """Per event, its (new neuron, source) pairs that no later event overwrote, compared at the end of
+    training: cosine similarity and relative distance ||new - source|| / ||source|| of their incoming
+    weights, and the median |cos| of all neuron pairs in those layers (what unrelated neurons look like)."""
+    rows_of: dict[str, torch.Tensor] = {}
+    for group in events[-1]["groups"]:
         rows = _weight(state, group["name"], group["size"])
-        if rows is None or not group["added"]:
-            skipped += rows is None
-            continue
-        unit = torch.nn.functional.normalize(rows, dim=1)
-        cos = unit @ unit.T
-        for slot, source in zip(group["added"], group["sources"], strict=True):
-            pairs.append(cos[slot, source].item())
-        off_diagonal = ~torch.eye(len(cos), dtype=torch.bool)
-        background.append(cos[off_diagonal].abs().median().item())
-    return {
-        "pairs": len(pairs),
-        "pair_cos_median": _median(pairs),
-        "pair_cos_min": min(pairs) if pairs else float("nan"),
-        "pair_cos_above_0.9": sum(c > 0.9 for c in pairs) / len(pairs) if pairs else float("nan"),
-        "layer_abs_cos_median": _median(background),
-        "groups_without_plain_weight": skipped,
-    }
+        if rows is not None:
+            rows_of[group["name"]] = rows
+    out = []
+    for e, event in enumerate(events):
+        cosines, distances, background = [], [], []
+        for group in event["groups"]:
+            rows = rows_of.get(group["name"])
+            if rows is None or not group["added"]:
+                continue
+            later = {
+                i
+                for ev in events[e + 1 :]
+                for g in ev["groups"]
+                if g["name"] == group["name"]
+                for i in g["removed"]
+            }
+            unit = torch.nn.functional.normalize(rows, dim=1)
+            cos = unit @ unit.T
+            background.append(cos[~torch.eye(len(cos), dtype=torch.bool)].abs().median().item())
+            for slot, source in zip(group["added"], group["sources"], strict=True):
+                if slot in later or source in later:
+                    continue
+                cosines.append(cos[slot, source].item())
+                distances.append(((rows[slot] - rows[source]).norm() / rows[source].norm()).item())
+        out.append(
+            {
+                "event": event["event"],
+                "epoch": event["epoch"],
+                "pairs": len(cosines),
+                "cos_median": _median(cosines),
+                "cos_min": min(cosines, default=float("nan")),
+                "distance_median": _median(distances),
+                "share_cos_above_0.9": sum(c > 0.9 for c in cosines) / len(cosines)
+                if cosines
+                else float("nan"),
+                "layer_abs_cos_median": _median(background),
+            }
+        )
+    return out
 
 
 def diagnose(run: Path) -> dict[str, object]:
@@ -157,18 +180,31 @@ def render(results: list[dict[str, object]]) -> str:
                 *again,
             ]
             lines.append("| " + " | ".join(map(str, cells)) + " |")
-    lines += ["", "## Divergence of the last event's split copies at the end of training", ""]
+    lines += ["", "## Divergence of split copies from their sources at the end of training", ""]
     lines += [
-        "| run | pairs | median cos(new, source) | min | share > 0.9 | median abs cos of other pairs |",
-        "|---|---|---|---|---|---|",
+        "Pairs of each event that no later event overwrote; 1 / 0 = the copy is still its source. Unrelated "
+        "neurons of the same layers: median |cos| in the last column.",
+        "",
+        "| run | event | epoch | pairs | median cos(new, source) | min cos | median relative distance "
+        "| share cos > 0.9 | median abs cos, all pairs |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for res in results:
-        d = res.get("divergence")
-        if d:
-            lines.append(
-                f"| {res['run']} | {d['pairs']} | {d['pair_cos_median']:.3f} | {d['pair_cos_min']:.3f} | "
-                f"{d['pair_cos_above_0.9']:.2f} | {d['layer_abs_cos_median']:.3f} |"
-            )
+        for d in res.get("divergence", []):
+            cells = [
+                res["run"],
+                d["event"],
+                d["epoch"],
+                d["pairs"],
+                f"{d['cos_median']:.4f}",
+                f"{d['cos_min']:.4f}",
+            ]
+            cells += [
+                f"{d['distance_median']:.4f}",
+                f"{d['share_cos_above_0.9']:.2f}",
+                f"{d['layer_abs_cos_median']:.3f}",
+            ]
+            lines.append("| " + " | ".join(map(str, cells)) + " |")
     return "\n".join(lines) + "\n"
 
 
