@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 import yaml
+from filelock import FileLock
 
 from neurogrow.surgery.events import EventLog, GroupChange, SurgeryEvent
 from tests.conftest import run_cli
@@ -104,9 +106,7 @@ SURGERY_NOW = [  # an event at the end of epoch 0
 ]
 
 
-@pytest.fixture(scope="session")
-def sweep(tmp_path_factory) -> tuple[Path, dict[str, subprocess.CompletedProcess]]:
-    root = tmp_path_factory.mktemp("sweep")
+def _run_sweep(root: Path) -> dict[str, subprocess.CompletedProcess]:
     procs = {
         # stdout is a pipe, not a terminal, as under SLURM
         "conventional": run_cli(
@@ -120,4 +120,22 @@ def sweep(tmp_path_factory) -> tuple[Path, dict[str, subprocess.CompletedProcess
     }
     for proc in procs.values():
         assert proc.returncode == 0, proc.stderr[-3000:]
-    return root, procs
+    return procs
+
+
+@pytest.fixture(scope="session")
+def sweep(tmp_path_factory) -> tuple[Path, dict[str, subprocess.CompletedProcess]]:
+    """A real sweep (2 seeds, conventional and surgery), run once per test session: under xdist the
+    first worker to need it runs it, the others wait on a file lock and read its recorded output."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):  # one process: no sharing needed
+        root = tmp_path_factory.mktemp("sweep")
+        return root, _run_sweep(root)
+    root = tmp_path_factory.getbasetemp().parent / "shared_sweep"
+    record = root / "procs.json"
+    with FileLock(f"{root}.lock"):
+        if not record.is_file():
+            procs = _run_sweep(root)
+            saved = {k: [p.args, p.returncode, p.stdout, p.stderr] for k, p in procs.items()}
+            record.write_text(json.dumps(saved))
+    saved = json.loads(record.read_text())
+    return root, {k: subprocess.CompletedProcess(*v) for k, v in saved.items()}
