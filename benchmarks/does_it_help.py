@@ -14,7 +14,8 @@ surgery_events.jsonl, run.json with seed, arm, epochs, wall time, s/epoch, machi
 `benchmarks/results/does_it_help/<arm>_seed<k>/`; the full run directories (checkpoints) stay in the
 ignored `outputs/does_it_help/`. A rerun skips finished runs, so an interrupted benchmark continues where it
 stopped; `--commit` commits each finished run. The report is `neurogrow report` over the slim copies:
-`benchmarks/results/does_it_help.md` (figures and CSVs in `benchmarks/results/does_it_help_report/`).
+`benchmarks/results/does_it_help.md` (figures and CSVs in `benchmarks/results/does_it_help_report/`), with
+the hand-written reading of the numbers from `does_it_help_reading.md` beside it appended.
 
 Parallelism: `--processes 2 --threads 1` (two runs at a time, one intra-op thread each; the two arms of a
 seed run side by side): measured 2.5x and 9x (two interleaved rounds) the images/s of one process with
@@ -305,6 +306,9 @@ def write_report(args: argparse.Namespace, title: str | None = None) -> None:
     text = (out / "report.md").read_text()
     text += "\nFigures: " + ", ".join(f"[{f}]({out.name}/{f})" for f in figures) + "\n" if figures else ""
     text += time_and_machine(results)
+    reading = report.with_name(report.stem + "_reading.md")  # written by hand after looking at the numbers
+    if reading.is_file():
+        text += "\n" + reading.read_text()
     pairing = results / "pairing.json"
     if pairing.is_file():
         text += (
