@@ -14,7 +14,8 @@ surgery_events.jsonl, run.json with seed, arm, epochs, wall time, s/epoch, machi
 `benchmarks/results/does_it_help/<arm>_seed<k>/`; the full run directories (checkpoints) stay in the
 ignored `outputs/does_it_help/`. A rerun skips finished runs, so an interrupted benchmark continues where it
 stopped; `--commit` commits each finished run. The report is `neurogrow report` over the slim copies:
-`benchmarks/results/does_it_help.md` (figures and CSVs in `benchmarks/results/does_it_help_report/`).
+`benchmarks/results/does_it_help.md` (figures and CSVs in `benchmarks/results/does_it_help_report/`), with
+the hand-written reading of the numbers from `does_it_help_reading.md` beside it appended.
 
 Parallelism: `--processes 2 --threads 1` (two runs at a time, one intra-op thread each; the two arms of a
 seed run side by side): measured 2.5x and 9x (two interleaved rounds) the images/s of one process with
@@ -40,11 +41,14 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -184,13 +188,17 @@ def check_pairing(results: Path, seeds: int, epochs: int) -> dict[str, object]:
     return report
 
 
+_GIT = threading.Lock()  # gpu_paper_scale runs one runner per model in threads: one git command at a time
+
+
 def git_commit(paths: list[Path], message: str) -> None:
     """Commit `paths` only: whatever else a developer has staged meanwhile stays staged, uncommitted."""
     names = list(map(str, paths))
-    subprocess.run(["git", "add", "--", *names], cwd=REPO, check=True)
-    staged = subprocess.run(["git", "diff", "--cached", "--quiet", "--", *names], cwd=REPO)
-    if staged.returncode:
-        subprocess.run(["git", "commit", "-q", "-m", message, "--", *names], cwd=REPO, check=True)
+    with _GIT:
+        subprocess.run(["git", "add", "--", *names], cwd=REPO, check=True)
+        staged = subprocess.run(["git", "diff", "--cached", "--quiet", "--", *names], cwd=REPO)
+        if staged.returncode:
+            subprocess.run(["git", "commit", "-q", "-m", message, "--", *names], cwd=REPO, check=True)
 
 
 def run_all(args: argparse.Namespace, hardware: Sequence[str] = CPU_FAST) -> None:
@@ -255,6 +263,36 @@ def run_all(args: argparse.Namespace, hardware: Sequence[str] = CPU_FAST) -> Non
         raise SystemExit(f"{len(failed)} runs failed: {', '.join(failed)}; rerun to retry them")
 
 
+def time_and_machine(results: Path) -> str:
+    """Per arm the seconds per epoch (a run's wall time / epochs: start-up and the final test pass
+    included), the benchmark's span from the first start to the last finish, and the machine (run.json)."""
+    infos = [json.loads(p.read_text()) for p in sorted(results.glob("*/run.json"))]
+    if not infos:
+        return ""
+    lines = ["", "## Time and machine", "", "| arm | runs | s/epoch mean (min-max) | minutes per run |"]
+    lines.append("|---|---|---|---|")
+    for arm in ARMS:
+        per_epoch = [i["s_per_epoch"] for i in infos if i["arm"] == arm]
+        minutes = [i["wall_time_s"] / 60 for i in infos if i["arm"] == arm]
+        if per_epoch:
+            lines.append(
+                f"| {arm} | {len(per_epoch)} | {statistics.mean(per_epoch):.1f} "
+                f"({min(per_epoch):.1f}-{max(per_epoch):.1f}) | {statistics.mean(minutes):.1f} |"
+            )
+    ends = [datetime.strptime(i["finished"], "%Y-%m-%d %H:%M:%S").timestamp() for i in infos]
+    starts = [end - i["wall_time_s"] for end, i in zip(ends, infos, strict=True)]
+    m = infos[0]["machine"]
+    lines += [
+        "",
+        f"Benchmark span (first start to last finish, any pause between resumed sessions included): "
+        f"{(max(ends) - min(starts)) / 60:.0f} min for {len(infos)} runs. Machine: {m['cpu']}, "
+        f"{m['cores']} cores, {m['processes']} runs at a time x {m['threads_per_process']} intra-op "
+        f"thread(s), bf16 autocast {'on' if m['bf16'] else 'off (fp32)'}, torch {m['torch']}, "
+        f"GPU: {m['gpu']}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def write_report(args: argparse.Namespace, title: str | None = None) -> None:
     """`neurogrow report` over the slim run copies; its report.md becomes `--report` (figures linked)."""
     results, report = args.results.resolve(), args.report.resolve()
@@ -267,6 +305,10 @@ def write_report(args: argparse.Namespace, title: str | None = None) -> None:
     figures = sorted(p.name for p in out.glob("*.png"))
     text = (out / "report.md").read_text()
     text += "\nFigures: " + ", ".join(f"[{f}]({out.name}/{f})" for f in figures) + "\n" if figures else ""
+    text += time_and_machine(results)
+    reading = report.with_name(report.stem + "_reading.md")  # written by hand after looking at the numbers
+    if reading.is_file():
+        text += "\n" + reading.read_text()
     pairing = results / "pairing.json"
     if pairing.is_file():
         text += (

@@ -9,8 +9,9 @@ Built to fit in about 10 minutes on one H100 (not yet run on one: no GPU was len
 - the in-memory uint8 CIFAR datamodule: a batch is one `index_select` and a 0.4 MB uint8 copy, the
   crop/flip/normalise (`neurogrow.data.batch_augment`) runs on the GPU;
 - bf16 autocast (`trainer.precision=bf16-mixed`) and channels_last weights and inputs (`model.channels_last`);
-- all runs at once (`--concurrent`, default 12 = 2 models x 2 arms x 3 seeds): one ResNet-32 at batch 128
-  cannot saturate an H100, so the runs share it as separate processes (one CPU thread each);
+- all runs at once (`--concurrent`, default 12 = 2 models x 2 arms x 3 seeds; the models' pools run side by
+  side, each with its share): one ResNet-32 at batch 128 cannot saturate an H100, so the runs share it as
+  separate processes (one CPU thread each);
 - no per-epoch evaluation (the test set once, at the end).
 `torch.compile` is not used: its gain on these small models could not be measured without a GPU
 (neuron surgery edits weights in place and never changes a shape, so it need not force recompiles; untested).
@@ -26,7 +27,9 @@ reruns skip finished runs, `--commit` commits each. Compare with the paper: ResN
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -65,18 +68,23 @@ def main() -> None:
         hardware = CPU_SMOKE
         args.epochs, args.seeds, args.limit_train_batches = 2, 1, 2
         args.concurrent = min(args.concurrent, 2)
-    # One pool over every (model, arm, seed) would be simplest for the GPU; per-model pools keep the
-    # results and reports per model, and `--concurrent` runs of one model already fill the GPU.
-    base_results, base_scratch = args.results, args.scratch
-    for model in args.models:
-        args.results, args.scratch = base_results / model, base_scratch / model
-        args.processes, args.threads = args.concurrent, 1
-        args.report = base_results.parent / f"{base_results.name}_{model}.md"
-        args.extra = [f"model={'resnet18' if model == 'resnet18' else 'resnet32_cifar'}", *args.extra]
-        does_it_help.run_all(args, hardware=hardware)
+    # One pool per model keeps results and reports per model; the pools run side by side, so all
+    # `--concurrent` runs share the GPU at once.
+    share = max(1, args.concurrent // len(args.models))
+
+    def run_model(model: str) -> None:
+        own = copy.copy(args)
+        own.results, own.scratch = args.results / model, args.scratch / model
+        own.processes, own.threads = share, 1
+        own.report = args.results.parent / f"{args.results.name}_{model}.md"
+        own.extra = [f"model={'resnet18' if model == 'resnet18' else 'resnet32_cifar'}", *args.extra]
+        does_it_help.run_all(own, hardware=hardware)
         title = f"Paper scale on one GPU: CIFAR-10-LT IF=100, {MODELS[model]}, {args.epochs} epochs"
-        does_it_help.write_report(args, title=title)
-        args.extra = args.extra[1:]
+        does_it_help.write_report(own, title=title)
+
+    with ThreadPoolExecutor(len(args.models)) as pool:
+        for done in [pool.submit(run_model, model) for model in args.models]:
+            done.result()  # a failed model's error, after the others finished
 
 
 if __name__ == "__main__":

@@ -6,10 +6,16 @@
 - `make_module(loss=...)`: a real `LongTailClassifier` over timm's `resnet20_cifar`, seeded.
 - `make_trainer(callbacks, max_epochs, **kwargs)`: a quiet CPU Lightning Trainer (no logger, checkpoints,
   progress bar or sanity check); kwargs go to `lightning.Trainer`.
+- `run_cli("neurogrow-train", *args, **env)`: an installed console script run as a user runs it (a
+  subprocess from the repository root, output captured as text); `console_script`, `cli_env` for the
+  tests that drive the process themselves (kill it mid-epoch, stream its output).
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -28,6 +34,30 @@ from neurogrow.precision import register_resolvers
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "conf"
+
+
+def console_script(name: str) -> str:
+    """The installed console script `name` (`neurogrow-train`, `neurogrow`) beside this interpreter."""
+    return str(Path(sys.executable).with_name(name))
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """A user's environment for a CLI run: wandb quiet, Hydra's one-line errors, the progress display
+    chosen by the terminal test (stdout is a pipe here, as under SLURM); `extra` on top."""
+    env = {**os.environ, "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
+    env.pop("NEUROGROW_PROGRESS", None)
+    return {**env, **extra}
+
+
+def run_cli(
+    command: str | Sequence[str], *args: str, timeout: int = 900, **env: str
+) -> subprocess.CompletedProcess:
+    """`command args...` from the repository root with output captured as text. `command` is a console
+    script name (what a user types) or a full argv prefix (`[sys.executable, "-m", ...]`, a benchmark)."""
+    argv = [console_script(command)] if isinstance(command, str) else list(command)
+    return subprocess.run(
+        [*argv, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, env=cli_env(**env)
+    )
 
 
 def compose_config(*overrides: str, output_dir: Path | None = None) -> DictConfig:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -72,13 +73,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from lightning.pytorch.loggers import WandbLogger
 
     from neurogrow.cli.summary import print_summary
-    from neurogrow.cli.wandb_meta import fill_wandb_meta
+    from neurogrow.cli.wandb_meta import continue_wandb_run, fill_wandb_meta
     from neurogrow.metrics import plot_per_class_accuracy
 
     check_config(cfg)
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     fill_wandb_meta(cfg)  # wandb name and tags (backbone, dataset, IF, method, ratio, seed)
+    ckpt_path = resume_checkpoint(run_dir, cfg.get("ckpt_path"), cfg.get("resume", "requeue"))
+    if ckpt_path is not None:
+        continue_wandb_run(cfg)
     write_resolved_config(cfg, run_dir)
     L.seed_everything(cfg.seed, workers=True)
 
@@ -112,7 +116,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     try:
-        ckpt_path = resume_checkpoint(run_dir, cfg.get("ckpt_path"), cfg.get("resume", "requeue"))
         # weights_only unless trusted, the run's own last.ckpt too: a checkpoint never runs code
         # (AtomicCheckpointIO explains failures)
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=not trust)
@@ -162,6 +165,11 @@ def _load_weights(model: torch.nn.Module, path: Path, trust: bool) -> None:
     log.info("initialised weights from %s", path)
 
 
+class SweepJobFailed(CompactHydraException):
+    """A job of a sweep stopped with a user error: the job is marked failed and the sweep goes on with the
+    others; Hydra prints this one line when the sweep ends (and exits 1)."""
+
+
 def _record_failure(err: BaseException) -> None:
     """`error.txt` in the run directory, so that `neurogrow report` lists the run as failed, with why."""
     try:
@@ -181,12 +189,17 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         message = user_error_message(err)
         if message is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        run_dir = HydraConfig.get().runtime.output_dir
+        hydra_cfg = HydraConfig.get()
+        run_dir = hydra_cfg.runtime.output_dir
         print(
             f"neurogrow-train: error: {message}\n"
             f"(run directory: {run_dir}; set HYDRA_FULL_ERROR=1 for the traceback)",
             file=sys.stderr,
         )
+        if str(hydra_cfg.mode) == "RunMode.MULTIRUN":  # SystemExit would end the whole sweep here
+            raise SweepJobFailed(
+                f"neurogrow-train: error: sweep job {hydra_cfg.job.num} failed: {message}"
+            ) from None
         raise SystemExit(2) from None
     return metrics.get("test/acc")
 
@@ -204,7 +217,13 @@ def main() -> None:
     if old is not None:
         print(f"neurogrow-train: error: {old}", file=sys.stderr)
         raise SystemExit(2)
-    _hydra_main()
+    try:
+        _hydra_main()
+    except SystemExit:  # Hydra exits when a sweep job failed, before the sweep's own report
+        from neurogrow.report.hydra_callback import report_unfinished_sweep
+
+        report_unfinished_sweep()
+        raise
 
 
 if __name__ == "__main__":

@@ -159,7 +159,11 @@ class LongTailClassifier(L.LightningModule):
             params = param_groups_weight_decay(self.model, weight_decay)
         else:
             params = [p for p in self.model.parameters() if p.requires_grad]
-        optimizer = self.optimizer_factory(params)
+        try:
+            optimizer = self.optimizer_factory(params)
+        except (ValueError, TypeError) as err:  # torch's own checks: "Invalid momentum value: -1.0"
+            name = getattr(getattr(self.optimizer_factory, "func", None), "__name__", "the optimizer")
+            raise UserError(f"{name} rejected its settings: {err}; fix the optimizer.* values") from err
         max_epochs = self.trainer.max_epochs
         if self.scheduler_factory is None or max_epochs == 0:  # 0: evaluation-only runs (e.g. tau-norm)
             return optimizer

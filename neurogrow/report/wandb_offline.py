@@ -22,6 +22,7 @@ _FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
 
 @dataclass
 class OfflineRun:
+    id: str = ""
     name: str = ""
     group: str = ""
     tags: list[str] = field(default_factory=list)
@@ -84,7 +85,8 @@ def read_offline_run(path: str | Path) -> OfflineRun:
         record.ParseFromString(raw)
         kind = record.WhichOneof("record_type")
         if kind == "run":
-            run.name, run.group, run.tags = (
+            run.id, run.name, run.group, run.tags = (
+                record.run.run_id,
                 record.run.display_name,
                 record.run.run_group,
                 list(record.run.tags),

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from neurogrow.cli.tool import main
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import run_cli
 
 
 def test_coverage_json_for_resnet20_cifar(capsys: pytest.CaptureFixture[str]) -> None:
@@ -43,19 +41,11 @@ def test_unknown_model_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> N
 
 @pytest.mark.slow  # a fresh interpreter imports torch, timm and Lightning
 def test_module_entry_point_and_missing_checkpoint(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "neurogrow.cli.tool",
-            "export",
-            str(tmp_path / "none.ckpt"),
-            str(tmp_path / "o"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        check=False,
+    result = run_cli(
+        [sys.executable, "-m", "neurogrow.cli.tool"],
+        "export",
+        str(tmp_path / "none.ckpt"),
+        str(tmp_path / "o"),
     )
     assert result.returncode == 2
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import csv
-import os
 import random
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, cli_env, console_script, run_cli
 
-TRAIN = str(Path(sys.executable).parent / "neurogrow-train")
+TRAIN = console_script("neurogrow-train")
 # Tiny runs: a few batches of CIFAR-10-LT, one test batch, metrics as CSV only.
 TINY = [
     "experiment=smoke",
@@ -28,19 +26,8 @@ TINY = [
 ]
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
-
-
 def train(run_dir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [TRAIN, *TINY, f"hydra.run.dir={run_dir}", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=_env(),
-    )
+    return run_cli("neurogrow-train", *TINY, f"hydra.run.dir={run_dir}", *args, timeout=timeout)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
@@ -119,13 +106,22 @@ def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
 @pytest.mark.slow
 def test_run_killed_mid_epoch_resumes_exactly_like_an_uninterrupted_one(tmp_path: Path) -> None:
     straight, killed = tmp_path / "straight", tmp_path / "killed"
+    # every step logged and written at once, so the killed attempt leaves rows of the epoch it replays
+    logging = ["trainer.log_every_n_steps=1", "+logger.csv.flush_logs_every_n_steps=1"]
     proc = subprocess.Popen(
-        [TRAIN, *TINY, f"hydra.run.dir={killed}", *SURGERY, "callbacks.progress_bar.every_n_batches=1"],
+        [
+            TRAIN,
+            *TINY,
+            f"hydra.run.dir={killed}",
+            *SURGERY,
+            *logging,
+            "callbacks.progress_bar.every_n_batches=1",
+        ],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
-        env={**_env(), "NEUROGROW_PROGRESS": "plain"},  # one line per batch: we kill inside epoch 1
+        env=cli_env(NEUROGROW_PROGRESS="plain"),  # one line per batch: we kill inside epoch 1
     )
     last = killed / "checkpoints" / "last.ckpt"
     try:
@@ -141,9 +137,13 @@ def test_run_killed_mid_epoch_resumes_exactly_like_an_uninterrupted_one(tmp_path
     assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 0, "killed too late"
     assert not (killed / "metrics.json").exists()
 
-    resumed = train(killed, *SURGERY, f"ckpt_path={last}")
+    assert any(int(r["epoch"] or -1) == 1 for r in csv_rows(killed) if r.get("train/loss_step")), (
+        "no replayed rows"
+    )
+
+    resumed = train(killed, *SURGERY, *logging, f"ckpt_path={last}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    uninterrupted = train(straight, *SURGERY)
+    uninterrupted = train(straight, *SURGERY, *logging)
     assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
 
     expected = decisions(straight)
@@ -153,6 +153,12 @@ def test_run_killed_mid_epoch_resumes_exactly_like_an_uninterrupted_one(tmp_path
     assert a.keys() == b.keys()
     different = [k for k in a if not torch.equal(a[k], b[k])]
     assert not different, f"weights differ after the resume: {different[:5]}"
+    # every step once in the metric history, with the uninterrupted run's losses
+    losses = [
+        [(r["step"], r["train/loss_step"]) for r in csv_rows(d) if r.get("train/loss_step")]
+        for d in (straight, killed)
+    ]
+    assert losses[0] == losses[1] and len(losses[0]) == 3 * 12
 
 
 @pytest.mark.slow

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,27 +13,14 @@ import yaml
 from omegaconf import OmegaConf
 
 from neurogrow.cli.slurm import gpus_per_node, resume_checkpoint, tasks_per_node
-from tests.conftest import REPO_ROOT, compose_config
+from tests.conftest import compose_config, run_cli
 
 
 def _launcher(*overrides: str) -> dict:
     """`neurogrow-train ... --cfg all --resolve`, the launcher part (`--cfg hydra` alone cannot resolve
     `${trainer.devices}`, which lives outside the hydra node)."""
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "neurogrow.cli.train",
-            "hydra/launcher=slurm",
-            *overrides,
-            "--cfg",
-            "all",
-            "--resolve",
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    proc = run_cli(
+        "neurogrow-train", "hydra/launcher=slurm", *overrides, "--cfg", "all", "--resolve", timeout=300
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return yaml.safe_load(proc.stdout)["hydra"]["launcher"]

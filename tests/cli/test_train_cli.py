@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.conftest import REPO_ROOT
-
-TRAIN = [sys.executable, "-m", "neurogrow.cli.train"]
+from tests.conftest import run_cli
 
 
 def _run(args: list[str], timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
-    return subprocess.run(
-        TRAIN + args, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, env=env
-    )
+    return run_cli("neurogrow-train", *args, timeout=timeout)
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ import pytest
 
 from neurogrow.report.dashboard import render_dashboard
 from neurogrow.report.wandb_offline import read_offline_run
+from tests.conftest import run_cli
 
 
 def _surgery_now() -> list[str]:
@@ -61,3 +62,22 @@ def test_wandb_run_is_named_tagged_and_summarised(run_experiment, monkeypatch):
     assert png.stat().st_size > 20_000
     assert os.path.isfile(run_dir / "config.yaml")
     assert "name: smoke/resnet32_cifar-surgery-r0.1-s3" in (run_dir / "config.yaml").read_text()
+
+
+@pytest.mark.slow
+def test_a_resumed_run_continues_its_wandb_run(tmp_path):
+    """`neurogrow-train ckpt_path=...` into the same run directory logs to the first attempt's wandb run."""
+    run = tmp_path / "run"
+    base = ["experiment=smoke", "logger=wandb", f"hydra.run.dir={run}", "trainer.limit_train_batches=2"]
+    base += ["trainer.limit_val_batches=1", "trainer.limit_test_batches=1"]
+    first = run_cli("neurogrow-train", *base, "trainer.max_epochs=1")
+    assert first.returncode == 0, first.stderr[-3000:]
+    resumed = run_cli(
+        "neurogrow-train", *base, "trainer.max_epochs=2", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    attempts = [read_offline_run(f) for f in sorted(run.glob("wandb/offline-run-*/run-*.wandb"))]
+    assert len(attempts) == 2
+    assert attempts[0].id and attempts[1].id == attempts[0].id
+    assert attempts[1].name == attempts[0].name == "smoke/resnet32_cifar-conventional-s0"
+    assert "test/acc" in attempts[1].summary

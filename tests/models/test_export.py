@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,9 +10,9 @@ import torch
 
 from neurogrow.cli.tool import main as tool_main
 from neurogrow.models.module import LongTailClassifier
+from tests.conftest import run_cli
 
 COUNTS = [50, 40, 30, 20, 10]
-NEUROGROW = str(Path(sys.executable).parent / "neurogrow")
 
 # The paper's architectures. Shrunk only through timm arguments that leave the small-input path alone:
 # VGG's 7x7 MLP head (102 M parameters at mlp_ratio=1), and ViT-Base to one block.
@@ -69,19 +66,13 @@ def test_export_loaded_as_printed_predicts_like_the_trained_module(
         torch.testing.assert_close(model(x), module(x), rtol=0, atol=0)
 
 
-def _export(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [NEUROGROW, "export", *args], capture_output=True, text=True, timeout=600, env=dict(os.environ)
-    )
-
-
 @pytest.mark.slow
 def test_export_command_prints_the_timm_arguments(tmp_path: Path) -> None:
     module = LongTailClassifier(
         "vit_base_patch16_224", 5, COUNTS, small_input=True, backbone_kwargs={"depth": 1}
     )
     ckpt = save_checkpoint(module, tmp_path / "last.ckpt")
-    proc = _export(str(ckpt), str(tmp_path / "vit.safetensors"))
+    proc = run_cli("neurogrow", "export", str(ckpt), str(tmp_path / "vit.safetensors"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "timm.create_model('vit_base_patch16_224', num_classes=5, img_size=32, patch_size=4, depth=1)" in (
         proc.stdout
@@ -124,7 +115,7 @@ def _bad_checkpoint(tmp_path: Path, kind: str) -> Path:
 )
 def test_export_of_a_bad_checkpoint_fails_in_one_line(tmp_path: Path, kind: str, says: str) -> None:
     bad = _bad_checkpoint(tmp_path, kind)
-    proc = _export(str(bad), str(tmp_path / "out.safetensors"))
+    proc = run_cli("neurogrow", "export", str(bad), str(tmp_path / "out.safetensors"))
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     (line,) = proc.stderr.strip().splitlines()

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 import yaml
+from filelock import FileLock
 
 from neurogrow.surgery.events import EventLog, GroupChange, SurgeryEvent
-from tests.conftest import REPO_ROOT
+from tests.conftest import run_cli
 
 COUNTS = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
 
@@ -106,31 +106,36 @@ SURGERY_NOW = [  # an event at the end of epoch 0
 ]
 
 
-def _cli(module: str, args: list[str]) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "1"}
-    env.pop("NEUROGROW_PROGRESS", None)
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=REPO_ROOT,
-        capture_output=True,  # stdout is a pipe, not a terminal, as under SLURM
-        text=True,
-        timeout=1200,
-        env=env,
-    )
-
-
-@pytest.fixture(scope="session")
-def sweep(tmp_path_factory) -> tuple[Path, dict[str, subprocess.CompletedProcess]]:
-    root = tmp_path_factory.mktemp("sweep")
+def _run_sweep(root: Path) -> dict[str, subprocess.CompletedProcess]:
     procs = {
-        "conventional": _cli(
-            "neurogrow.cli.train", ["-m", *TINY, "seed=0,1", f"hydra.sweep.dir={root}/conventional"]
+        # stdout is a pipe, not a terminal, as under SLURM
+        "conventional": run_cli(
+            "neurogrow-train", "-m", *TINY, "seed=0,1", f"hydra.sweep.dir={root}/conventional", timeout=1200
         ),
-        "surgery": _cli(
-            "neurogrow.cli.train",
-            ["-m", *TINY, *SURGERY_NOW, "seed=0,1", f"hydra.sweep.dir={root}/surgery"],
+        "surgery": run_cli(
+            "neurogrow-train",
+            *("-m", *TINY, *SURGERY_NOW, "seed=0,1", f"hydra.sweep.dir={root}/surgery"),
+            timeout=1200,
         ),
     }
     for proc in procs.values():
         assert proc.returncode == 0, proc.stderr[-3000:]
-    return root, procs
+    return procs
+
+
+@pytest.fixture(scope="session")
+def sweep(tmp_path_factory) -> tuple[Path, dict[str, subprocess.CompletedProcess]]:
+    """A real sweep (2 seeds, conventional and surgery), run once per test session: under xdist the
+    first worker to need it runs it, the others wait on a file lock and read its recorded output."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):  # one process: no sharing needed
+        root = tmp_path_factory.mktemp("sweep")
+        return root, _run_sweep(root)
+    root = tmp_path_factory.getbasetemp().parent / "shared_sweep"
+    record = root / "procs.json"
+    with FileLock(f"{root}.lock"):
+        if not record.is_file():
+            procs = _run_sweep(root)
+            saved = {k: [p.args, p.returncode, p.stdout, p.stderr] for k, p in procs.items()}
+            record.write_text(json.dumps(saved))
+    saved = json.loads(record.read_text())
+    return root, {k: subprocess.CompletedProcess(*v) for k, v in saved.items()}

@@ -9,16 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.report.conftest import _cli
+from tests.conftest import run_cli
+from tests.report.conftest import TINY
 
 
 @pytest.mark.slow
 def test_neurogrow_report_reproduces_the_runs_metrics(sweep, tmp_path: Path):
     root, _ = sweep
     out = tmp_path / "report"
-    proc = _cli(
-        "neurogrow.cli.tool", ["report", str(root), "--reference", "method=conventional", "--out", str(out)]
-    )
+    proc = run_cli("neurogrow", "report", str(root), "--reference", "method=conventional", "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     acc = {}
@@ -65,3 +64,27 @@ def test_progress_is_plain_lines_when_stdout_is_not_a_terminal(sweep):
     assert "[epoch 1/1] batch 1/2" in out and "[epoch 1/1] batch 2/2" in out
     done = next(line for line in out.splitlines() if line.startswith("[epoch 1/1] done"))
     assert "val/acc=" in done and "val/acc_many=" in done
+
+
+@pytest.mark.slow
+def test_a_sweep_with_a_failed_job_trains_the_others_and_still_reports(tmp_path: Path):
+    """`-m` over two jobs, the first with a setting torch rejects: the second still trains, the sweep exits
+    1 with one line per failure and no traceback, and its report lists the finished and the failed run."""
+    proc = run_cli(
+        "neurogrow-train",
+        "-m",
+        *TINY,
+        "optimizer.momentum=-1,0.9",
+        f"hydra.sweep.dir={tmp_path}",
+        timeout=1200,
+    )
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("neurogrow-train: error:")]
+    assert len(errors) == 2, proc.stderr[-3000:]
+    assert "momentum" in errors[0] and errors[1].startswith("neurogrow-train: error: sweep job 0 failed: ")
+    assert (tmp_path / "0" / "error.txt").is_file() and not (tmp_path / "0" / "metrics.json").exists()
+    assert json.loads((tmp_path / "1" / "metrics.json").read_text())["test/acc"] >= 0
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "## Failed or unfinished runs" in report and "momentum" in report
+    assert "sweep report:" in proc.stdout

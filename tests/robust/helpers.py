@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import run_cli
 
-TRAIN = [sys.executable, "-m", "neurogrow.cli.train"]
 TINY = (
     "experiment=smoke",
     "logger=csv",
@@ -19,7 +16,4 @@ TINY = (
 
 def train(*args: str, timeout: int = 600, **env: str) -> subprocess.CompletedProcess:
     """`neurogrow-train <args>`; stderr/stdout captured as text."""
-    full_env = {**os.environ, "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0", **env}
-    return subprocess.run(
-        [*TRAIN, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, env=full_env
-    )
+    return run_cli("neurogrow-train", *args, timeout=timeout, **env)

@@ -102,11 +102,17 @@ def test_image_folder_mistakes_are_named(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_errors_that_are_not_user_errors_keep_their_traceback(tmp_path: Path) -> None:
-    # torch's own ValueError (an optimizer argument): not a neurogrow.errors.UserError, so not hidden
+def test_optimizer_settings_torch_rejects_are_one_line(tmp_path: Path) -> None:
     proc = train(*TINY, "optimizer.momentum=-1", f"hydra.run.dir={tmp_path / 'run'}")
+    _one_line_error(proc, "SGD rejected its settings", "momentum", "optimizer.")
+
+
+@pytest.mark.slow
+def test_errors_that_are_not_user_errors_keep_their_traceback(tmp_path: Path) -> None:
+    # Lightning's own TypeError (an argument the Trainer does not have): not a neurogrow.errors.UserError
+    proc = train(*TINY, "+trainer.not_an_argument=1", f"hydra.run.dir={tmp_path / 'run'}")
     assert proc.returncode not in (0, 2)
-    assert "Traceback" in proc.stderr and "momentum" in proc.stderr
+    assert "Traceback" in proc.stderr and "not_an_argument" in proc.stderr
     assert "neurogrow-train: error:" not in proc.stderr
 
 

@@ -60,3 +60,20 @@ def test_pairing_check_reads_the_loss_histories(tmp_path: Path):
     assert seed0["identical_until_first_event"] and seed0["epochs_compared"] == 1
     assert abs(seed0["abs_train_loss_diff_next_epoch"]) == 0.0  # epoch 1: still equal in this history
     assert json.loads((tmp_path / "pairing.json").read_text()) == report
+
+
+def test_time_and_machine_summarises_the_run_records(tmp_path: Path):
+    machine = {"cpu": "Test CPU", "cores": 2, "processes": 2, "threads_per_process": 1, "bf16": True}
+    machine |= {"torch": "2.x", "gpu": None}
+    runs = [("conventional", 0, 600.0, "2026-01-01 10:10:00"), ("surgery", 0, 660.0, "2026-01-01 10:11:00")]
+    runs += [("conventional", 1, 630.0, "2026-01-01 10:21:00")]
+    for arm, seed, wall, finished in runs:
+        run = tmp_path / f"{arm}_seed{seed}"
+        run.mkdir()
+        info = {"arm": arm, "seed": seed, "wall_time_s": wall, "s_per_epoch": wall / 30, "finished": finished}
+        (run / "run.json").write_text(json.dumps({**info, "machine": machine}))
+    text = does_it_help.time_and_machine(tmp_path)
+    assert "| conventional | 2 | 20.5 (20.0-21.0) | 10.2 |" in text
+    assert "| surgery | 1 | 22.0 (22.0-22.0) | 11.0 |" in text
+    assert "21 min for 3 runs" in text  # 10:00:00 (first start) to 10:21:00
+    assert "Test CPU, 2 cores, 2 runs at a time x 1 intra-op thread(s), bf16 autocast on" in text

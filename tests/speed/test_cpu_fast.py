@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from neurogrow.models import create_backbone
 from neurogrow.precision import cpu_bf16_supported, cpu_flags, cpu_precision
 from neurogrow.surgery.groups import find_neuron_groups
 from neurogrow.surgery.scores import GradientAccumulator, batch_weight, class_weights
-from tests.conftest import REPO_ROOT, compose_config
+from tests.conftest import compose_config, run_cli
 
 
 @pytest.fixture(autouse=True)
@@ -53,15 +51,14 @@ def test_cpu_fast_composes_with_the_machine_precision_and_no_validation(tmp_path
 
 
 def _train(run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_SILENT": "true", "OMP_NUM_THREADS": "1"}
-    args = [sys.executable, "-m", "neurogrow.cli.train", "experiment=smoke", "trainer=cpu_fast", "logger=csv"]
+    args = ["experiment=smoke", "trainer=cpu_fast", "logger=csv"]
     args += ["trainer.max_epochs=1", "trainer.limit_train_batches=6", "trainer.log_every_n_steps=1"]
     # experiment files win over trainer groups, and smoke validates on 2 batches: switch that off again
     # 2000 test images (a class-stratified subset) are enough to compare the two precisions
     args += ["trainer.limit_val_batches=0", "trainer.limit_test_batches=2", "data.eval_batch_size=1000"]
     args += [f"hydra.run.dir={run_dir}"]
     args += list(overrides)
-    return subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, env=env)
+    return run_cli("neurogrow-train", *args, OMP_NUM_THREADS="1")
 
 
 def _step_losses(run_dir: Path) -> list[float]:

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import run_cli
 
 
 @pytest.mark.slow
 def test_gpu_paper_scale_cpu_smoke_trains_both_models_and_arms_and_reports(tmp_path: Path):
     results, scratch = tmp_path / "gpu_paper_scale", tmp_path / "runs"
-    cmd = [sys.executable, "benchmarks/gpu_paper_scale.py", "--cpu-smoke"]
-    cmd += ["--results", str(results), "--scratch", str(scratch)]
-    env = {**os.environ, "WANDB_SILENT": "true"}
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1200, env=env)
+    script = [sys.executable, "benchmarks/gpu_paper_scale.py"]
+    args = ["--cpu-smoke", "--results", str(results), "--scratch", str(scratch)]
+    proc = run_cli(script, *args, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     for model in ("resnet32_cifar", "resnet18"):
         for arm in ("conventional", "surgery"):
@@ -37,6 +34,6 @@ def test_gpu_paper_scale_cpu_smoke_trains_both_models_and_arms_and_reports(tmp_p
         assert "conventional" in report and "surgery" in report
         assert (results / model / "pairing.json").is_file()
     # a rerun finds every run finished and trains nothing
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=env)
+    proc = run_cli(script, *args, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert proc.stdout.count("2 of 2 runs already finished") == 2

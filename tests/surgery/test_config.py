@@ -3,16 +3,12 @@ spellings fail with the new one; Hydra's `surgery=default` builds exactly the do
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from hydra.utils import instantiate
 
 from neurogrow.surgery import NeuronSurgery, SurgeryConfig
 from neurogrow.surgery.config import GDA, Schedule, Scoring, old_override_message
-from tests.conftest import compose_config
+from tests.conftest import compose_config, run_cli
 
 
 @pytest.mark.parametrize(
@@ -129,8 +125,7 @@ def test_hydra_default_group_builds_the_documented_defaults() -> None:
 )
 def test_old_command_line_fails_with_the_migration_message(old: list[str], message: str) -> None:
     """`neurogrow-train` with an old spelling exits 2 with one line naming the new spelling."""
-    train = Path(sys.executable).with_name("neurogrow-train")
-    done = subprocess.run([str(train), "experiment=smoke", *old], capture_output=True, text=True, timeout=600)
+    done = run_cli("neurogrow-train", "experiment=smoke", *old, timeout=600)
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.strip().splitlines()[-1].startswith("neurogrow-train: error: ")
     assert message in done.stderr
