@@ -21,12 +21,10 @@ Parallelism: `--processes 2 --threads 1` (two runs at a time, one intra-op threa
 seed run side by side): measured 2.5x and 9x (two interleaved rounds) the images/s of one process with
 2 threads (raw bf16 channels_last ResNet-32 loop, load 8-11 on the 2 cores, which favours more processes;
 2 intra-op threads also spin badly when the cores are shared).
-Time: a neurogrow bf16 channels_last ResNet-32 step took 1.44 s on one thread at load 10-13
-(training_speed.txt), i.e. ~140 s per epoch (97 steps) and ~6 h for the default 300 run-epochs on 2
-processes: do not run it on a loaded machine. On an idle machine: fp32 steps took 0.41-0.48 s on 2 threads
-(surgery_overhead.txt), bf16 x channels_last is ~2.0x faster, so ~0.22 s/step, ~21 s/epoch, and the
-default 5 seeds x 2 arms x 30 epochs take an estimated ~110 min including start-up and the final test
-passes: within the 2-hour budget, with little margin (the run is resumable if it is stopped).
+Time, measured (2026-11-28, idle AMD EPYC, 2 cores, bf16 autocast, channels_last): 40-43 s per epoch for
+each of the two runs side by side (a run's wall time / epochs, start-up and test pass included), 20-22 min
+per run; the default 5 seeds x 2 arms x 30 epochs took 104 min from the first start to the last finish.
+On a loaded machine (load 10-13) a step took 1.44 s instead (training_speed.txt at the time): ~6 h.
 
     make bench                                  # = python benchmarks/does_it_help.py --commit
     python benchmarks/does_it_help.py --epochs 2 --seeds 2 --limit-train-batches 3 \
@@ -107,6 +105,7 @@ class Job:
                 f"callbacks.surgery.schedule.start_epoch={s['start_epoch']}",
                 f"callbacks.surgery.schedule.interval={s['interval']}",
                 f"callbacks.surgery.schedule.num_events={s['num_events']}",
+                *(getattr(args, "surgery", None) or []),
             ]
         if args.limit_train_batches:
             out.append(f"trainer.limit_train_batches={args.limit_train_batches}")
@@ -334,6 +333,12 @@ def main() -> None:
     parser.add_argument("--report", type=Path, default=REPO / "benchmarks" / "results" / "does_it_help.md")
     parser.add_argument("--commit", action="store_true", help="git add + commit every finished run")
     parser.add_argument("--no-report", action="store_true")
+    parser.add_argument(
+        "--surgery",
+        action="append",
+        metavar="OVERRIDE",
+        help="a neurogrow-train override for the surgery arm only (a variant); repeat for more",
+    )
     parser.add_argument("extra", nargs="*", help="further neurogrow-train overrides for both arms")
     args = parser.parse_args()
     if args.epochs < 1 or args.seeds < 1 or args.processes < 1 or args.threads < 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import sys
@@ -77,3 +78,11 @@ def test_time_and_machine_summarises_the_run_records(tmp_path: Path):
     assert "| surgery | 1 | 22.0 (22.0-22.0) | 11.0 |" in text
     assert "21 min for 3 runs" in text  # 10:00:00 (first start) to 10:21:00
     assert "Test CPU, 2 cores, 2 runs at a time x 1 intra-op thread(s), bf16 autocast on" in text
+
+
+def test_surgery_variant_overrides_reach_the_surgery_arm_only(tmp_path: Path):
+    args = argparse.Namespace(epochs=30, limit_train_batches=None, extra=["data.val_per_class=20"])
+    args.surgery = ["callbacks.surgery.split.reinit=he"]
+    conv, surg = (does_it_help.Job(arm, seed=0).overrides(args, tmp_path, ()) for arm in does_it_help.ARMS)
+    assert "callbacks.surgery.split.reinit=he" in surg and "callbacks.surgery.split.reinit=he" not in conv
+    assert "data.val_per_class=20" in conv and "data.val_per_class=20" in surg
