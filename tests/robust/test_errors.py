@@ -109,10 +109,17 @@ def test_optimizer_settings_torch_rejects_are_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_errors_that_are_not_user_errors_keep_their_traceback(tmp_path: Path) -> None:
-    # Lightning's own TypeError (an argument the Trainer does not have): not a neurogrow.errors.UserError
-    proc = train(*TINY, "+trainer.not_an_argument=1", f"hydra.run.dir={tmp_path / 'run'}")
+    # Lightning's own RuntimeError, raised during fit by a callback watching a metric nobody logs: not a
+    # neurogrow.errors.UserError, so not hidden
+    early_stop = "lightning.pytorch.callbacks.EarlyStopping"
+    proc = train(
+        *TINY,
+        f"+callbacks.early_stop._target_={early_stop}",
+        "+callbacks.early_stop.monitor=no_such_metric",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
     assert proc.returncode not in (0, 2)
-    assert "Traceback" in proc.stderr and "not_an_argument" in proc.stderr
+    assert "Traceback" in proc.stderr and "no_such_metric" in proc.stderr
     assert "neurogrow-train: error:" not in proc.stderr
 
 
