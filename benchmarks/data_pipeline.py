@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -33,21 +32,12 @@ sys.path.insert(0, str(REPO))  # run as a script from anywhere: use this checkou
 import neurogrow.models  # noqa: E402, F401  (registers the CIFAR ResNets with timm)
 from neurogrow.data import CIFAR10LTDataModule  # noqa: E402
 from neurogrow.data.batch_augment import CIFAR10_MEAN, CIFAR10_STD  # noqa: E402
+from neurogrow.precision import cpu_model  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _pil_reference(images: torch.Tensor, batches: int, batch_size: int) -> float:
@@ -123,7 +113,7 @@ def run(args: argparse.Namespace) -> str:
     lines = [
         "neurogrow data-pipeline benchmark: CIFAR-10-LT IF=100, ResNet-32, batch "
         f"{args.batch_size}, SGD, {args.steps} steps after {args.warmup} warm-up",
-        f"machine: {_cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"machine: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads), device {dev_name}, load average "
         f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}",
         f"data source: {dm.data_source}; cache load + LT subsampling: {load_s:.2f} s; "

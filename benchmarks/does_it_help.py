@@ -115,18 +115,10 @@ class Job:
 def machine(args: argparse.Namespace) -> dict[str, object]:
     import torch
 
-    from neurogrow.precision import cpu_bf16_supported
+    from neurogrow.precision import cpu_bf16_supported, cpu_model
 
-    model = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if "model name" in ln
-        ),
-        platform.processor(),
-    )
     return {
-        "cpu": model,
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "processes": args.processes,
         "threads_per_process": args.threads,

@@ -38,17 +38,10 @@ sys.path.insert(0, str(REPO))  # run as a script from anywhere: use this checkou
 import neurogrow  # noqa: E402, F401  (registers resnet32_cifar with timm)
 from neurogrow.data import CIFAR10LTDataModule  # noqa: E402
 from neurogrow.models.module import LongTailClassifier  # noqa: E402
-from neurogrow.precision import BF16_CPU_FLAGS, cpu_bf16_supported, cpu_flags  # noqa: E402
+from neurogrow.precision import BF16_CPU_FLAGS, cpu_bf16_supported, cpu_flags, cpu_model  # noqa: E402
 
 SMALL_INPUT = {"resnet32_cifar": False, "resnet18": True}
 SGD = functools.partial(torch.optim.SGD, lr=0.1, momentum=0.9, weight_decay=2e-4)
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def machine_lines() -> list[str]:
